@@ -1,0 +1,31 @@
+import { appendLeaves, type HashReader, type NodeId, type StoredNode } from './tree.js';
+
+// Uint8Array.from copies; Buffer#slice (hashes are Buffers) would share memory.
+const copy = (h: Uint8Array | undefined): Uint8Array | undefined => (h === undefined ? undefined : Uint8Array.from(h));
+
+/** A node store in memory, for tests and small logs. Not safe for concurrent appends. */
+export class MemoryHashStore implements HashReader {
+  readonly #levels: Uint8Array[][] = [];
+  #size = 0;
+
+  /** Number of leaves appended through `append`. */
+  get size(): number {
+    return this.#size;
+  }
+
+  getNodes(ids: readonly NodeId[]): Promise<Array<Uint8Array | undefined>> {
+    // Copies, so a caller that edits a proof cannot edit the tree.
+    return Promise.resolve(ids.map(({ level, index }) => copy(this.#levels[level]?.[index])));
+  }
+
+  putNodes(nodes: readonly StoredNode[]): void {
+    for (const { level, index, hash } of nodes) (this.#levels[level] ??= [])[index] = Uint8Array.from(hash);
+  }
+
+  /** Appends the leaves (raw data, hashed here) and returns the new size. */
+  async append(...leaves: Uint8Array[]): Promise<number> {
+    this.putNodes(await appendLeaves(this, this.#size, leaves));
+    this.#size += leaves.length;
+    return this.#size;
+  }
+}

@@ -1,0 +1,2 @@
+export * from './validators/index.js';
+export * as api from './api/identity.js';

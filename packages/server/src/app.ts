@@ -1,0 +1,135 @@
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { AccessRepository } from './access/access.repository.js';
+import { accessRoutes } from './access/access.routes.js';
+import { AccessService } from './access/access.service.js';
+import { systemClock, type Clock } from './clock.js';
+import { storageUrl, type Config } from './config/config.js';
+import { createRequestHandler, type AuditSink } from './http/pipeline.js';
+import { Router, type Route } from './http/router.js';
+import { systemRoutes } from './http/system.routes.js';
+import { ApiKeyService } from './identity/apikey.service.js';
+import { AuthService, type LoginEvent } from './identity/auth.service.js';
+import { GroupService } from './identity/group.service.js';
+import { apiKeyRoutes, authRoutes, groupRoutes, userRoutes } from './identity/identity.routes.js';
+import { UserRepository } from './identity/user.repository.js';
+import { UserService } from './identity/user.service.js';
+import { RootKey } from './keys/root-key.js';
+import { createLogger, type Logger } from './logging/logger.js';
+import { projectRoutes } from './projects/project.routes.js';
+import { ProjectService } from './projects/project.service.js';
+import { openDatabase, type OpenedDatabase } from './storage/database.js';
+import { Store } from './storage/store.js';
+import { loadServerMaterial } from './tls/server-material.js';
+import { enableFipsOrThrow, tlsOptions } from './tls/tls-options.js';
+
+export interface Services {
+  store: Store;
+  rootKey: RootKey;
+  clock: Clock;
+  users: UserService;
+  userRepo: UserRepository;
+  groups: GroupService;
+  access: AccessService;
+  auth: AuthService;
+  apiKeys: ApiKeyService;
+  projects: ProjectService;
+}
+
+export interface ServiceOptions {
+  clock?: Clock;
+  audit?: AuditSink;
+  onLoginEvent?: (e: LoginEvent) => Promise<void>;
+}
+
+/** Wires repositories and services; each service gets only what it uses. */
+export function buildServices(config: Config, db: OpenedDatabase, rootKey: RootKey, options: ServiceOptions = {}): Services {
+  const clock = options.clock ?? systemClock;
+  const store = new Store(db.db, db.engine);
+  const userRepo = new UserRepository(store);
+  const access = new AccessService(new AccessRepository(store), clock);
+  const auth = new AuthService(store, userRepo, rootKey, clock, config.auth, options.onLoginEvent);
+  return {
+    store,
+    rootKey,
+    clock,
+    userRepo,
+    access,
+    auth,
+    users: new UserService(store, userRepo, access, rootKey, clock, config.auth.requireMfa),
+    groups: new GroupService(store, userRepo, access, clock),
+    apiKeys: new ApiKeyService(store, clock, config.auth.apiKeyMaxDays),
+    projects: new ProjectService(store, clock),
+  };
+}
+
+export function buildRoutes(s: Services): Route[] {
+  const routes: Route[] = [];
+  routes.push(
+    ...systemRoutes(() => routes),
+    ...authRoutes(s.auth, s.users, s.userRepo, s.access),
+    ...userRoutes(s.users),
+    ...groupRoutes(s.groups),
+    ...apiKeyRoutes(s.apiKeys),
+    ...accessRoutes(s.access, s.userRepo, s.groups),
+    ...projectRoutes(s.projects),
+  );
+  return routes;
+}
+
+export interface ControlPlane {
+  server: Server;
+  url: string;
+  services: Services;
+  close(): Promise<void>;
+}
+
+const noAudit: AuditSink = { record: () => Promise.resolve() };
+
+/** Starts the HTTPS control plane: FIPS check, root key, storage, TLS, routes. */
+export async function startControlPlane(config: Config, options: ServiceOptions & { logger?: Logger } = {}): Promise<ControlPlane> {
+  const logger = options.logger ?? createLogger(config.log.level);
+  if (config.fips) enableFipsOrThrow();
+  const rootKey = RootKey.load(config.dataDir);
+  const material = loadServerMaterial(config, rootKey);
+  const db = await openDatabase({ url: storageUrl(config), poolSize: config.storage.poolSize });
+  const services = buildServices(config, db, rootKey, options);
+  const router = new Router(buildRoutes(services));
+  const handler = createRequestHandler({
+    router,
+    store: services.store,
+    authenticator: services.auth,
+    authorizer: services.access,
+    audit: options.audit ?? noAudit,
+    logger,
+    hstsMaxAgeSeconds: config.tls.hstsMaxAgeSeconds,
+  });
+  const server = createServer({ ...tlsOptions({ minVersion: config.tls.minVersion, fips: config.fips }, material), keepAliveTimeout: 65_000 }, handler);
+  server.maxConnections = config.server.maxConnections;
+  server.headersTimeout = 20_000;
+  server.requestTimeout = 60_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.server.port, config.server.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = config.server.publicUrl ?? `https://localhost:${port}`;
+  const sweeper = setInterval(() => {
+    services.auth.sweep().catch((err: unknown) => logger.warn('session sweep failed', { error: String(err) }));
+  }, 60_000);
+  sweeper.unref();
+  logger.info('control plane listening', { url, tlsMin: config.tls.minVersion, fips: config.fips, storage: db.engine });
+  return {
+    server,
+    url,
+    services,
+    async close() {
+      clearInterval(sweeper);
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await db.close();
+    },
+  };
+}

@@ -1,0 +1,232 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { z } from 'zod';
+import { isSightlineError, SightlineError } from '@sightline/core';
+import type { Logger } from '../logging/logger.js';
+import type { Store } from '../storage/store.js';
+import { mapError } from './error-mapper.js';
+import { HttpError } from './http-error.js';
+import type { Principal, RequestContext, Route, Router } from './router.js';
+import { setSecurityHeaders } from './security-headers.js';
+
+export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
+const MAX_URL_BYTES = 4096;
+
+export type AuthErrorCode = 'AUTH_REQUIRED' | 'AUTH_INVALID' | 'MFA_ENROLLMENT_REQUIRED';
+export class AuthError extends SightlineError<AuthErrorCode> {}
+
+export interface Authenticator {
+  /** Resolves a bearer token to a principal or throws AUTH_INVALID. */
+  authenticate(token: string, sourceIp: string): Promise<Principal>;
+}
+
+export interface Authorizer {
+  /** Throws ACCESS_DENIED unless the principal may do `action` on `resource`. */
+  authorize(principal: Principal, action: string, resource: string, ctx: { sourceIp: string }): Promise<void>;
+}
+
+/** One record per API call; the audit trail (issue 3) persists it. */
+export interface AuditRecord {
+  requestId: string;
+  time: number;
+  principal: { type: Principal['type'] | 'anonymous'; id: string; name: string };
+  action: string;
+  resource: string;
+  sourceIp: string;
+  userAgent: string;
+  outcome: 'allowed' | 'denied' | 'failed';
+  errorCode?: string;
+  parameters: Record<string, unknown>;
+}
+
+export interface AuditSink {
+  /** Called inside the request's transaction; throwing fails the call. */
+  record(event: AuditRecord): Promise<void>;
+}
+
+export interface PipelineDeps {
+  router: Router;
+  store: Store;
+  authenticator: Authenticator;
+  authorizer: Authorizer;
+  audit: AuditSink;
+  logger: Logger;
+  hstsMaxAgeSeconds: number;
+  /** Handles paths outside /api (the console's static files, later). */
+  fallback?: (req: IncomingMessage, res: ServerResponse) => boolean;
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? '0');
+    if (declared > limit) {
+      reject(new HttpError('BODY_TOO_LARGE', `The request body is larger than ${limit} bytes.`, { details: { limit } }));
+      req.resume();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(new HttpError('BODY_TOO_LARGE', `The request body is larger than ${limit} bytes.`, { details: { limit } }));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+/** Zod issues become VALIDATION_FAILED naming the path, or the validator's own code. */
+function validate<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'query'): T {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const path = [where, ...(issue?.path ?? []).map(String)].join('.');
+  const custom = issue?.code === 'custom' ? (issue.params as { code?: unknown } | undefined)?.code : undefined;
+  if (typeof custom === 'string') {
+    throw new SightlineError(custom, issue?.message ?? `${path} is not acceptable.`, { details: { field: path } });
+  }
+  throw new HttpError('VALIDATION_FAILED', `${path}: ${issue?.message ?? 'invalid value'}.`, { details: { field: path } });
+}
+
+function redact(body: unknown, secretFields: readonly string[]): Record<string, unknown> {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return {};
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
+    // Named secret fields, and anything that looks like one as a second guard.
+    out[k] = secretFields.includes(k) || /password|secret|token|totp|passphrase/i.test(k) ? '[redacted]' : v;
+  }
+  return out;
+}
+
+function sourceIpOf(req: IncomingMessage): string {
+  const ip = req.socket.remoteAddress ?? '';
+  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const payload = body === undefined ? '' : JSON.stringify(body);
+  res.statusCode = status;
+  if (payload !== '') res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(payload));
+  res.end(payload);
+}
+
+export function createRequestHandler(deps: PipelineDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    void handle(deps, req, res);
+  };
+}
+
+async function handle(deps: PipelineDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const requestId = randomUUID();
+  const started = performance.now();
+  setSecurityHeaders(res, deps.hstsMaxAgeSeconds);
+  res.setHeader('X-Request-Id', requestId);
+  const sourceIp = sourceIpOf(req);
+  const userAgent = String(req.headers['user-agent'] ?? '').slice(0, 256);
+  let principal: Principal | undefined;
+  let route: Route | undefined;
+  let ctx: RequestContext | undefined;
+  let resource = '';
+  let authorized = false;
+  try {
+    const rawUrl = req.url ?? '/';
+    if (rawUrl.length > MAX_URL_BYTES) throw new HttpError('VALIDATION_FAILED', `The URL is longer than ${MAX_URL_BYTES} bytes.`);
+    const url = new URL(rawUrl, 'https://sightline.invalid');
+    if (!url.pathname.startsWith('/api/') && deps.fallback?.(req, res) === true) return;
+    const matched = deps.router.match(req.method ?? 'GET', url.pathname);
+    if (matched === undefined) throw new HttpError('NOT_FOUND', `No API route ${url.pathname}; see /api/v1/openapi.json.`);
+    if (matched === 'method-not-allowed') throw new HttpError('METHOD_NOT_ALLOWED', `${req.method ?? ''} is not allowed on ${url.pathname}.`);
+    route = matched.route;
+
+    let rawBody: unknown;
+    if (route.body !== undefined) {
+      const type = String(req.headers['content-type'] ?? '');
+      if (!/^application\/json\s*(;|$)/i.test(type)) {
+        throw new HttpError('UNSUPPORTED_MEDIA_TYPE', 'Send the request body as application/json.');
+      }
+      const buf = await readBody(req, route.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
+      try {
+        rawBody = buf.length === 0 ? {} : JSON.parse(buf.toString('utf8'));
+      } catch (err) {
+        throw new HttpError('BODY_NOT_JSON', 'The request body is not valid JSON.', { cause: err });
+      }
+    } else {
+      req.resume();
+    }
+
+    if (route.auth !== 'public') {
+      const header = req.headers.authorization ?? '';
+      const token = /^Bearer ([A-Za-z0-9_.~+/-]{10,512}=*)$/.exec(header)?.[1];
+      if (token === undefined) throw new AuthError('AUTH_REQUIRED', 'Sign in first ("sightline login") or send an API key as a Bearer token.');
+      principal = await deps.authenticator.authenticate(token, sourceIp);
+      if (route.auth === 'authenticated' && principal.enrollmentOnly) {
+        throw new AuthError('MFA_ENROLLMENT_REQUIRED', 'Finish TOTP enrollment ("sightline login" walks you through it) before using the API.');
+      }
+    }
+
+    const query = route.query === undefined ? undefined : validate(route.query, Object.fromEntries(url.searchParams), 'query');
+    const body = route.body === undefined ? undefined : validate(route.body, rawBody, 'body');
+    ctx = { requestId, sourceIp, userAgent, principal, params: matched.params, body, query };
+    resource = route.resource?.(ctx) ?? '';
+
+    const active = route;
+    const activeCtx = ctx;
+    const run = active.transactional === false ? (fn: () => Promise<unknown>) => fn() : (fn: () => Promise<unknown>) => deps.store.transaction(fn);
+    const result = await run(async () => {
+      if (active.action !== undefined && principal !== undefined) {
+        await deps.authorizer.authorize(principal, active.action, resource, { sourceIp });
+      }
+      authorized = true;
+      const out = await active.handle(activeCtx);
+      if (active.action !== undefined) await deps.audit.record(auditRecord(activeCtx, active, resource, 'allowed'));
+      return out;
+    });
+    send(res, route.status ?? 200, result);
+    deps.logger.debug('request', { requestId, route: route.path, status: route.status ?? 200, ms: Math.round(performance.now() - started) });
+  } catch (err) {
+    const mapped = mapError(err, requestId);
+    if (mapped.status >= 500) deps.logger.error('request failed', { requestId, route: route?.path, error: describe(err) });
+    if (route?.action !== undefined && ctx !== undefined) {
+      const outcome = authorized ? 'failed' : isSightlineError(err) && err.code === 'ACCESS_DENIED' ? 'denied' : 'failed';
+      try {
+        await deps.store.transaction(() => deps.audit.record({ ...auditRecord(ctx!, route!, resource, outcome), errorCode: mapped.body.error.code }));
+      } catch (auditErr) {
+        // Fail closed (seed point 4): a call that cannot be audited does not succeed quietly.
+        deps.logger.error('audit write failed', { requestId, error: describe(auditErr) });
+        const failed = mapError(auditErr, requestId);
+        send(res, failed.status, failed.body);
+        return;
+      }
+    }
+    if (mapped.status === 423 && isSightlineError(err) && typeof err.details?.['retryAfterSeconds'] === 'number') {
+      res.setHeader('Retry-After', String(err.details['retryAfterSeconds']));
+    }
+    if (!res.headersSent) send(res, mapped.status, mapped.body);
+  }
+}
+
+function auditRecord(ctx: RequestContext, route: Route, resource: string, outcome: AuditRecord['outcome']): AuditRecord {
+  const p = ctx.principal;
+  return {
+    requestId: ctx.requestId,
+    time: Date.now(),
+    principal: p === undefined ? { type: 'anonymous', id: '', name: '' } : { type: p.type, id: p.id, name: p.name },
+    action: route.action ?? '',
+    resource,
+    sourceIp: ctx.sourceIp,
+    userAgent: ctx.userAgent,
+    outcome,
+    parameters: { ...ctx.params, ...redact(ctx.query, route.secretFields ?? []), ...redact(ctx.body, route.secretFields ?? []) },
+  };
+}
+
+function describe(err: unknown): string {
+  if (isSightlineError(err)) return err.code;
+  return err instanceof Error ? `${err.name}: ${err.message}` : 'unknown error';
+}

@@ -1,0 +1,109 @@
+import type { z } from 'zod';
+
+/** Who is calling. Devices arrive with the device API (a later part). */
+export interface Principal {
+  type: 'user' | 'apikey' | 'device';
+  id: string;
+  name: string;
+  /** The session behind a user principal (logout ends it). */
+  sessionId?: string;
+  /** The human behind a session or an API key. */
+  userId: string;
+  /** True only for a session that passed TOTP in this login. */
+  mfaPresent: boolean;
+  /** A session that may only finish MFA enrollment. */
+  enrollmentOnly: boolean;
+  /** API keys: the key's own policy, intersected with its owner's. */
+  keyPolicy?: string | null;
+}
+
+export interface RequestContext<B = unknown, Q = unknown> {
+  requestId: string;
+  sourceIp: string;
+  userAgent: string;
+  principal: Principal | undefined;
+  params: Readonly<Record<string, string>>;
+  body: B;
+  query: Q;
+}
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/**
+ * - `public`: no credentials (login, health, OpenAPI);
+ * - `enrollment`: a session that still has to enroll TOTP, or a full one;
+ * - `authenticated`: a full session or an API key; `action` then decides.
+ */
+export type RouteAuth = 'public' | 'enrollment' | 'authenticated';
+
+export interface Route<B = unknown, Q = unknown, R = unknown> {
+  method: HttpMethod;
+  path: string;
+  summary: string;
+  tag: string;
+  auth: RouteAuth;
+  /** The policy action checked before the handler runs. */
+  action?: string;
+  /** The SRN the action applies to; defaults to the catalogue's global SRN. */
+  resource?: (ctx: RequestContext<B, Q>) => string;
+  body?: z.ZodType<B>;
+  query?: z.ZodType<Q>;
+  response?: z.ZodType<R>;
+  maxBodyBytes?: number;
+  status?: number;
+  /**
+   * false: the handler manages its own transactions (login must keep its
+   * failure count even though the call fails).
+   */
+  transactional?: boolean;
+  /** Body fields whose values never reach the audit trail or logs. */
+  secretFields?: readonly string[];
+  handle(ctx: RequestContext<B, Q>): Promise<R>;
+}
+
+/**
+ * Type-checks a route against its own schemas, then erases the generics so
+ * routes of different shapes sit in one table. Safe because the pipeline
+ * only ever hands a handler the output of that route's own schemas.
+ */
+export function defineRoute<B = undefined, Q = undefined, R = unknown>(route: Route<B, Q, R>): Route {
+  return route as unknown as Route;
+}
+
+interface Compiled {
+  route: Route;
+  regex: RegExp;
+  keys: string[];
+}
+
+/** Matches `/api/v1/users/:name` style paths; segment values are URL-decoded. */
+export class Router {
+  private readonly compiled: Compiled[] = [];
+
+  constructor(readonly routes: readonly Route[]) {
+    for (const route of routes) {
+      const keys: string[] = [];
+      const pattern = route.path.replace(/:([a-zA-Z]+)/g, (_m, key: string) => {
+        keys.push(key);
+        return '([^/]+)';
+      });
+      this.compiled.push({ route, regex: new RegExp(`^${pattern}$`), keys });
+    }
+  }
+
+  match(method: string, path: string): { route: Route; params: Record<string, string> } | 'method-not-allowed' | undefined {
+    let pathMatched = false;
+    for (const c of this.compiled) {
+      const m = c.regex.exec(path);
+      if (m === null) continue;
+      pathMatched = true;
+      if (c.route.method !== method) continue;
+      const params: Record<string, string> = {};
+      c.keys.forEach((k, i) => {
+        params[k] = decodeURIComponent(m[i + 1] ?? '');
+      });
+      return { route: c.route, params };
+    }
+    return pathMatched ? 'method-not-allowed' : undefined;
+  }
+}

@@ -1,0 +1,54 @@
+import { randomUUID } from 'node:crypto';
+import { SightlineError } from '@sightline/core';
+import type { Clock } from '../clock.js';
+import type { Store } from '../storage/store.js';
+import { isUniqueViolation } from '../storage/store.js';
+
+export type ProjectErrorCode = 'PROJECT_NOT_FOUND' | 'ALREADY_EXISTS' | 'CONFLICT';
+export class ProjectError extends SightlineError<ProjectErrorCode> {}
+
+export interface ProjectView {
+  name: string;
+  description: string;
+  createdAt: string;
+}
+
+/**
+ * Projects are tenants (seed: "use separate accounts for production"): every
+ * resource belongs to one, and roles are granted per project.
+ */
+export class ProjectService {
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+  ) {}
+
+  async create(name: string, description: string): Promise<ProjectView> {
+    const row = { id: randomUUID(), name, description, created_at: this.clock.now() };
+    try {
+      await this.store.db.insertInto('projects').values(row).execute();
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new ProjectError('ALREADY_EXISTS', `A project named "${name}" already exists.`, { cause: err });
+      throw err;
+    }
+    return { name, description, createdAt: new Date(row.created_at).toISOString() };
+  }
+
+  async get(name: string): Promise<ProjectView> {
+    const r = await this.store.db.selectFrom('projects').selectAll().where('name', '=', name).executeTakeFirst();
+    if (r === undefined) throw new ProjectError('PROJECT_NOT_FOUND', `No project named "${name}".`);
+    return { name: r.name, description: r.description, createdAt: new Date(r.created_at).toISOString() };
+  }
+
+  async list(): Promise<ProjectView[]> {
+    const rows = await this.store.db.selectFrom('projects').selectAll().orderBy('name').execute();
+    return rows.map((r) => ({ name: r.name, description: r.description, createdAt: new Date(r.created_at).toISOString() }));
+  }
+
+  async delete(name: string): Promise<void> {
+    await this.get(name);
+    if (name === 'default') throw new ProjectError('CONFLICT', 'The default project cannot be deleted.');
+    await this.store.db.deleteFrom('role_grants').where('project', '=', name).execute();
+    await this.store.db.deleteFrom('projects').where('name', '=', name).execute();
+  }
+}

@@ -1,0 +1,84 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import { SightlineError } from '@sightline/core';
+import { migrationProvider } from './migrations/index.js';
+import type { Database } from './schema.js';
+
+export type StorageErrorCode = 'STORAGE_URL_INVALID' | 'STORAGE_MIGRATION_FAILED' | 'STORAGE_UNAVAILABLE';
+export class StorageError extends SightlineError<StorageErrorCode> {}
+
+export type Db = Kysely<Database>;
+export type DatabaseEngine = 'sqlite' | 'postgres';
+
+export interface OpenedDatabase {
+  db: Db;
+  engine: DatabaseEngine;
+  close(): Promise<void>;
+}
+
+// PostgreSQL returns int8 as a string to avoid precision loss; our bigints are
+// millisecond timestamps and counters, far below 2^53.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number.parseInt(v, 10));
+
+export interface OpenDatabaseOptions {
+  /** `postgres://…` / `postgresql://…`, or `sqlite:PATH`, or a bare file path. */
+  url: string;
+  /** PostgreSQL only: every table lives in this schema (tests isolate by schema). */
+  pgSchema?: string;
+  poolSize?: number;
+}
+
+export async function openDatabase(options: OpenDatabaseOptions): Promise<OpenedDatabase> {
+  const { url } = options;
+  let opened: OpenedDatabase;
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    const schema = options.pgSchema;
+    if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
+      throw new StorageError('STORAGE_URL_INVALID', 'The PostgreSQL schema name must be lower-case letters, digits and underscores.');
+    }
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: options.poolSize ?? 10,
+      ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }),
+    });
+    if (schema !== undefined) {
+      await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    }
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    opened = { db, engine: 'postgres', close: () => db.destroy() };
+  } else {
+    const file = url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : url;
+    if (file.length === 0) {
+      throw new StorageError('STORAGE_URL_INVALID', 'storage.url is empty: give a postgres:// URL or a SQLite file path.');
+    }
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    const sqlite = new BetterSqlite3(file);
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = NORMAL');
+    sqlite.pragma('foreign_keys = ON');
+    sqlite.pragma('busy_timeout = 5000');
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    opened = { db, engine: 'sqlite', close: () => db.destroy() };
+  }
+  try {
+    await migrate(opened.db);
+  } catch (err) {
+    await opened.close();
+    throw err;
+  }
+  return opened;
+}
+
+export async function migrate(db: Db): Promise<void> {
+  const migrator = new Migrator({ db, provider: migrationProvider });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error !== undefined) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new StorageError('STORAGE_MIGRATION_FAILED', `Database migration ${failed} failed; the database was left at the last good migration.`, {
+      cause: error,
+    });
+  }
+}

@@ -1,0 +1,11 @@
+import type { Migration, MigrationProvider } from 'kysely';
+import * as m0001 from './0001-identity.js';
+
+/** Every migration, in order. One set for SQLite and PostgreSQL. */
+const migrations: Record<string, Migration> = {
+  '0001-identity': m0001,
+};
+
+export const migrationProvider: MigrationProvider = {
+  getMigrations: () => Promise.resolve(migrations),
+};

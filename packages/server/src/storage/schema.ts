@@ -1,0 +1,109 @@
+/**
+ * Table types shared by SQLite and PostgreSQL. Timestamps are integer
+ * milliseconds since the epoch, booleans are 0/1 and binary values are base64
+ * text, so one migration set and one set of queries serve both engines.
+ */
+export interface Database {
+  projects: ProjectsTable;
+  users: UsersTable;
+  login_failures: LoginFailuresTable;
+  groups: GroupsTable;
+  group_members: GroupMembersTable;
+  policies: PoliciesTable;
+  policy_attachments: PolicyAttachmentsTable;
+  role_grants: RoleGrantsTable;
+  sessions: SessionsTable;
+  api_keys: ApiKeysTable;
+  settings: SettingsTable;
+}
+
+export interface ProjectsTable {
+  id: string;
+  name: string;
+  description: string;
+  created_at: number;
+}
+
+export interface UsersTable {
+  id: string;
+  name: string;
+  password_hash: string;
+  password_changed_at: number;
+  /** TOTP seed sealed under the server's root key (never plaintext). */
+  totp_secret_sealed: string | null;
+  totp_confirmed: number;
+  /** Last accepted RFC 6238 time step; codes at or before it are replays. */
+  totp_last_step: number;
+  disabled: number;
+  created_at: number;
+}
+
+export interface LoginFailuresTable {
+  id: string;
+  user_id: string;
+  at: number;
+}
+
+export interface GroupsTable {
+  id: string;
+  name: string;
+  description: string;
+  created_at: number;
+}
+
+export interface GroupMembersTable {
+  group_id: string;
+  user_id: string;
+}
+
+export interface PoliciesTable {
+  id: string;
+  name: string;
+  description: string;
+  document: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface PolicyAttachmentsTable {
+  policy_id: string;
+  principal_type: 'user' | 'group';
+  principal_id: string;
+}
+
+export interface RoleGrantsTable {
+  id: string;
+  principal_type: 'user' | 'group';
+  principal_id: string;
+  role: string;
+  project: string;
+  created_at: number;
+}
+
+export interface SessionsTable {
+  id: string;
+  token_hash: string;
+  user_id: string;
+  scope: 'full' | 'mfa-enroll';
+  mfa_present: number;
+  created_at: number;
+  expires_at: number;
+  source_ip: string;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  name: string;
+  user_id: string;
+  secret_hash: string;
+  policy_document: string | null;
+  created_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+  last_used_at: number | null;
+}
+
+export interface SettingsTable {
+  key: string;
+  value: string;
+}

@@ -1,0 +1,129 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { base32Decode, totpCode } from '@sightline/core';
+import { startControlPlane, type ControlPlane } from '../src/app.js';
+import { loadConfig } from '../src/config/config.js';
+import { initDataDir, type InitResult } from '../src/init/init.js';
+import type { AuditSink } from '../src/http/pipeline.js';
+import { silentLogger } from '../src/logging/logger.js';
+import { pgTestUrl, postgresReachable } from '../src/storage/test-databases.js';
+
+export interface ApiResponse<T = Record<string, unknown>> {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: T;
+}
+
+export interface TestServer {
+  dataDir: string;
+  url: string;
+  port: number;
+  ca: string;
+  init: InitResult;
+  plane: ControlPlane;
+  call<T = Record<string, unknown>>(method: string, path: string, body?: unknown, token?: string, headers?: Record<string, string>): Promise<ApiResponse<T>>;
+  /** Signs the first admin in with password + TOTP and returns the token. */
+  adminToken(): Promise<string>;
+  /** A TOTP code for `secret` at a time step that has not been used yet. */
+  code(secret: string, offsetSteps?: number): string;
+  close(): Promise<void>;
+}
+
+export type Engine = 'sqlite' | 'postgres';
+
+export async function engines(): Promise<Engine[]> {
+  return (await postgresReachable()) ? ['sqlite', 'postgres'] : ['sqlite'];
+}
+
+export async function startTestServer(options: { engine?: Engine; config?: Record<string, unknown>; audit?: AuditSink } = {}): Promise<TestServer> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'sightline-srv-'));
+  let storageUrl: string | undefined;
+  let schema: string | undefined;
+  if (options.engine === 'postgres') {
+    schema = `t_${randomBytes(6).toString('hex')}`;
+    const client = new pg.Client({ connectionString: pgTestUrl });
+    await client.connect();
+    await client.query(`CREATE SCHEMA ${schema}`);
+    await client.end();
+    const u = new URL(pgTestUrl);
+    u.searchParams.set('options', `-c search_path=${schema}`);
+    storageUrl = u.toString();
+  }
+  const init = await initDataDir({ dataDir, port: 0, ...(storageUrl === undefined ? {} : { storageUrl }), env: {} });
+  const config = loadConfig(dataDir, {}, { ...options.config, 'server.host': '127.0.0.1' });
+  const plane = await startControlPlane(config, { logger: silentLogger, ...(options.audit === undefined ? {} : { audit: options.audit }) });
+  const port = Number(new URL(plane.url).port);
+  const ca = readFileSync(join(dataDir, 'ca.pem'), 'utf8');
+  const call = <T>(method: string, path: string, body?: unknown, token?: string, headers: Record<string, string> = {}): Promise<ApiResponse<T>> =>
+    new Promise((resolve, reject) => {
+      const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+      const req = request(
+        {
+          host: '127.0.0.1',
+          servername: 'localhost',
+          port,
+          method,
+          path,
+          ca,
+          headers: {
+            ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
+            ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+            ...headers,
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: (text === '' ? {} : JSON.parse(text)) as T });
+          });
+        },
+      );
+      req.on('error', reject);
+      if (payload !== undefined) req.write(payload);
+      req.end();
+    });
+  // Each call to `code` uses a later step so replay protection never trips a test by accident.
+  let step = 0;
+  const code = (secret: string, offsetSteps = 0): string => {
+    step += 1;
+    return totpCode(base32Decode(secret), Date.now() + offsetSteps * 30_000);
+  };
+  let adminToken: string | undefined;
+  return {
+    dataDir,
+    url: plane.url,
+    port,
+    ca,
+    init,
+    plane,
+    call,
+    code,
+    async adminToken() {
+      if (adminToken !== undefined) return adminToken;
+      const res = await call<{ token: string }>('POST', '/api/v1/auth/login', {
+        user: init.admin.name,
+        password: init.admin.password,
+        totp: code(init.admin.totpSecret),
+      });
+      if (res.status !== 200) throw new Error(`admin login failed: ${res.status} ${JSON.stringify(res.body)}`);
+      adminToken = res.body.token;
+      return adminToken;
+    },
+    async close() {
+      await plane.close();
+      rmSync(dataDir, { recursive: true, force: true });
+      if (schema !== undefined) {
+        const client = new pg.Client({ connectionString: pgTestUrl });
+        await client.connect();
+        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+        await client.end();
+      }
+    },
+  };
+}
