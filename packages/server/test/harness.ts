@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { base32Decode, totpCode } from '@sightline/core';
 import { startControlPlane, type ControlPlane } from '../src/app.js';
+import { FrozenClock } from '../src/clock.js';
 import { loadConfig } from '../src/config/config.js';
 import { initDataDir, type InitResult } from '../src/init/init.js';
 import type { AuditSink } from '../src/http/pipeline.js';
-import { silentLogger } from '../src/logging/logger.js';
+import { silentLogger, type Logger } from '../src/logging/logger.js';
 import { pgTestUrl, postgresReachable } from '../src/storage/test-databases.js';
 
 export interface ApiResponse<T = Record<string, unknown>> {
@@ -28,8 +29,15 @@ export interface TestServer {
   call<T = Record<string, unknown>>(method: string, path: string, body?: unknown, token?: string, headers?: Record<string, string>): Promise<ApiResponse<T>>;
   /** Signs the first admin in with password + TOTP and returns the token. */
   adminToken(): Promise<string>;
-  /** A TOTP code for `secret` at a time step that has not been used yet. */
-  code(secret: string, offsetSteps?: number): string;
+  /**
+   * The server's clock is frozen (starting at the real time) so TOTP steps
+   * are under the test's control: `code` moves it one 30 s step forward and
+   * returns the code for the new step, so codes never collide as replays.
+   */
+  clock: FrozenClock;
+  code(secret: string): string;
+  /** The frozen time in whole seconds, for `oathtool --now=@SECONDS`. */
+  nowSeconds(): number;
   close(): Promise<void>;
 }
 
@@ -39,7 +47,7 @@ export async function engines(): Promise<Engine[]> {
   return (await postgresReachable()) ? ['sqlite', 'postgres'] : ['sqlite'];
 }
 
-export async function startTestServer(options: { engine?: Engine; config?: Record<string, unknown>; audit?: AuditSink } = {}): Promise<TestServer> {
+export async function startTestServer(options: { engine?: Engine; config?: Record<string, unknown>; audit?: AuditSink; logger?: Logger } = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sightline-srv-'));
   let storageUrl: string | undefined;
   let schema: string | undefined;
@@ -55,7 +63,8 @@ export async function startTestServer(options: { engine?: Engine; config?: Recor
   }
   const init = await initDataDir({ dataDir, port: 0, ...(storageUrl === undefined ? {} : { storageUrl }), env: {} });
   const config = loadConfig(dataDir, {}, { ...options.config, 'server.host': '127.0.0.1' });
-  const plane = await startControlPlane(config, { logger: silentLogger, ...(options.audit === undefined ? {} : { audit: options.audit }) });
+  const clock = new FrozenClock(Math.floor(Date.now() / 30_000) * 30_000);
+  const plane = await startControlPlane(config, { logger: options.logger ?? silentLogger, clock, ...(options.audit === undefined ? {} : { audit: options.audit }) });
   const port = Number(new URL(plane.url).port);
   const ca = readFileSync(join(dataDir, 'ca.pem'), 'utf8');
   const call = <T>(method: string, path: string, body?: unknown, token?: string, headers: Record<string, string> = {}): Promise<ApiResponse<T>> =>
@@ -88,11 +97,9 @@ export async function startTestServer(options: { engine?: Engine; config?: Recor
       if (payload !== undefined) req.write(payload);
       req.end();
     });
-  // Each call to `code` uses a later step so replay protection never trips a test by accident.
-  let step = 0;
-  const code = (secret: string, offsetSteps = 0): string => {
-    step += 1;
-    return totpCode(base32Decode(secret), Date.now() + offsetSteps * 30_000);
+  const code = (secret: string): string => {
+    clock.advance(30_000);
+    return totpCode(base32Decode(secret), clock.now());
   };
   let adminToken: string | undefined;
   return {
@@ -103,7 +110,9 @@ export async function startTestServer(options: { engine?: Engine; config?: Recor
     init,
     plane,
     call,
+    clock,
     code,
+    nowSeconds: () => Math.floor(clock.now() / 1000),
     async adminToken() {
       if (adminToken !== undefined) return adminToken;
       const res = await call<{ token: string }>('POST', '/api/v1/auth/login', {

@@ -106,10 +106,13 @@ export async function verifyAuditLog(input: AuditLogExport): Promise<AuditLogRes
     );
 
   checkAtSize();
-  for await (const event of input.events) {
+  const add = (event: Uint8Array): void => {
     tree.append(event);
     checkAtSize();
-  }
+  };
+  // `for await` over a plain array costs a promise per event, about 10% of the time.
+  if (Symbol.asyncIterator in input.events) for await (const event of input.events) add(event);
+  else for (const event of input.events) add(event);
 
   const from = lastMatch === undefined ? 0 : (cps[lastMatch] as Checkpoint).size;
   if (firstMismatch !== undefined) {

@@ -40,6 +40,9 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** A resource name: 1–64 of `A-Z a-z 0-9 . _ -`, starting with a letter or digit, screened. */
 export function safeName(field: string): z.ZodString {
   return validated((value) => {
+    // Screen first: an e-mail address used as a name should be reported as
+    // personal data (what to fix), not merely as a bad character.
+    screenFreeText(field, value);
     if (!NAME.test(value)) {
       throw new ValidationError(
         'NAME_INVALID',
@@ -47,7 +50,6 @@ export function safeName(field: string): z.ZodString {
         `${field} must be 1 to 64 characters of letters, digits, '.', '_' and '-', starting with a letter or digit.`,
       );
     }
-    screenFreeText(field, value);
   });
 }
 
