@@ -87,9 +87,19 @@ const LOCAL_CODES: Readonly<Record<string, ExitCode>> = {
   CONFIG_UNREADABLE: EXIT.INVALID,
 };
 
+/**
+ * Server codes whose HTTP status (400, the mapper's default) is less precise
+ * than their meaning; the code decides the exit status for these.
+ */
+const API_CODES: Readonly<Record<string, ExitCode>> = {
+  GRANT_NOT_FOUND: EXIT.NOT_FOUND,
+  POLICY_IN_USE: EXIT.CONFLICT,
+  LAST_ADMIN: EXIT.CONFLICT,
+};
+
 export function exitCodeOf(err: unknown): ExitCode {
   if (err instanceof CliError) return err.exitCode;
-  if (err instanceof ApiError) return exitCodeForStatus(err.status);
+  if (err instanceof ApiError) return API_CODES[err.code] ?? exitCodeForStatus(err.status);
   if (isSightlineError(err)) return LOCAL_CODES[err.code] ?? EXIT.UNEXPECTED;
   return EXIT.UNEXPECTED;
 }

@@ -3,9 +3,12 @@ import type { AddressInfo } from 'node:net';
 import { AccessRepository } from './access/access.repository.js';
 import { accessRoutes } from './access/access.routes.js';
 import { AccessService } from './access/access.service.js';
+import { AuditRepository } from './audit/audit.repository.js';
+import { auditRoutes } from './audit/audit.routes.js';
+import { AuditService } from './audit/audit.service.js';
 import { systemClock, type Clock } from './clock.js';
 import { storageUrl, type Config } from './config/config.js';
-import { createRequestHandler, type AuditSink } from './http/pipeline.js';
+import { createRequestHandler } from './http/pipeline.js';
 import { Router, type Route } from './http/router.js';
 import { systemRoutes } from './http/system.routes.js';
 import { ApiKeyService } from './identity/apikey.service.js';
@@ -15,7 +18,7 @@ import { apiKeyRoutes, authRoutes, groupRoutes, userRoutes } from './identity/id
 import { UserRepository } from './identity/user.repository.js';
 import { UserService } from './identity/user.service.js';
 import { RootKey } from './keys/root-key.js';
-import { createLogger, type Logger } from './logging/logger.js';
+import { createLogger, silentLogger, type Logger } from './logging/logger.js';
 import { projectRoutes } from './projects/project.routes.js';
 import { ProjectService } from './projects/project.service.js';
 import { openDatabase, type OpenedDatabase } from './storage/database.js';
@@ -34,11 +37,12 @@ export interface Services {
   auth: AuthService;
   apiKeys: ApiKeyService;
   projects: ProjectService;
+  audit: AuditService;
 }
 
 export interface ServiceOptions {
   clock?: Clock;
-  audit?: AuditSink;
+  logger?: Logger;
   onLoginEvent?: (e: LoginEvent) => Promise<void>;
 }
 
@@ -60,6 +64,10 @@ export function buildServices(config: Config, db: OpenedDatabase, rootKey: RootK
     groups: new GroupService(store, userRepo, access, clock),
     apiKeys: new ApiKeyService(store, clock, config.auth.apiKeyMaxDays),
     projects: new ProjectService(store, clock),
+    audit: new AuditService(store, new AuditRepository(store), rootKey, clock, options.logger ?? silentLogger, {
+      checkpointIntervalMs: config.audit.checkpointIntervalSeconds * 1000,
+      checkpointEveryEvents: config.audit.checkpointEveryEvents,
+    }),
   };
 }
 
@@ -73,6 +81,7 @@ export function buildRoutes(s: Services): Route[] {
     ...apiKeyRoutes(s.apiKeys),
     ...accessRoutes(s.access, s.userRepo, s.groups),
     ...projectRoutes(s.projects),
+    ...auditRoutes(s.audit),
   );
   return routes;
 }
@@ -84,8 +93,6 @@ export interface ControlPlane {
   close(): Promise<void>;
 }
 
-const noAudit: AuditSink = { record: () => Promise.resolve() };
-
 /** Starts the HTTPS control plane: FIPS check, root key, storage, TLS, routes. */
 export async function startControlPlane(config: Config, options: ServiceOptions & { logger?: Logger } = {}): Promise<ControlPlane> {
   const logger = options.logger ?? createLogger(config.log.level);
@@ -93,14 +100,15 @@ export async function startControlPlane(config: Config, options: ServiceOptions 
   const rootKey = RootKey.load(config.dataDir);
   const material = loadServerMaterial(config, rootKey);
   const db = await openDatabase({ url: storageUrl(config), poolSize: config.storage.poolSize });
-  const services = buildServices(config, db, rootKey, options);
+  const services = buildServices(config, db, rootKey, { ...options, logger });
+  await services.audit.start();
   const router = new Router(buildRoutes(services));
   const handler = createRequestHandler({
     router,
     store: services.store,
     authenticator: services.auth,
     authorizer: services.access,
-    audit: options.audit ?? noAudit,
+    audit: services.audit,
     logger,
     hstsMaxAgeSeconds: config.tls.hstsMaxAgeSeconds,
   });
@@ -125,6 +133,7 @@ export async function startControlPlane(config: Config, options: ServiceOptions 
     services,
     async close() {
       clearInterval(sweeper);
+      await services.audit.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

@@ -9,7 +9,6 @@ import { startControlPlane, type ControlPlane } from '../src/app.js';
 import { FrozenClock } from '../src/clock.js';
 import { loadConfig } from '../src/config/config.js';
 import { initDataDir, type InitResult } from '../src/init/init.js';
-import type { AuditSink } from '../src/http/pipeline.js';
 import { silentLogger, type Logger } from '../src/logging/logger.js';
 import { pgTestUrl, postgresReachable } from '../src/storage/test-databases.js';
 
@@ -47,7 +46,7 @@ export async function engines(): Promise<Engine[]> {
   return (await postgresReachable()) ? ['sqlite', 'postgres'] : ['sqlite'];
 }
 
-export async function startTestServer(options: { engine?: Engine; config?: Record<string, unknown>; audit?: AuditSink; logger?: Logger } = {}): Promise<TestServer> {
+export async function startTestServer(options: { engine?: Engine; config?: Record<string, unknown>; logger?: Logger } = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sightline-srv-'));
   let storageUrl: string | undefined;
   let schema: string | undefined;
@@ -64,7 +63,7 @@ export async function startTestServer(options: { engine?: Engine; config?: Recor
   const init = await initDataDir({ dataDir, port: 0, ...(storageUrl === undefined ? {} : { storageUrl }), env: {} });
   const config = loadConfig(dataDir, {}, { ...options.config, 'server.host': '127.0.0.1' });
   const clock = new FrozenClock(Math.floor(Date.now() / 30_000) * 30_000);
-  const plane = await startControlPlane(config, { logger: options.logger ?? silentLogger, clock, ...(options.audit === undefined ? {} : { audit: options.audit }) });
+  const plane = await startControlPlane(config, { logger: options.logger ?? silentLogger, clock });
   const port = Number(new URL(plane.url).port);
   const ca = readFileSync(join(dataDir, 'ca.pem'), 'utf8');
   const call = <T>(method: string, path: string, body?: unknown, token?: string, headers: Record<string, string> = {}): Promise<ApiResponse<T>> =>

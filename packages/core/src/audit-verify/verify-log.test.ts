@@ -38,7 +38,10 @@ async function buildLog(
 }
 
 async function* stream(events: readonly Uint8Array[]): AsyncGenerator<Uint8Array> {
-  for (const e of events) yield e;
+  for (const e of events) {
+    await Promise.resolve(); // as a file reader would
+    yield e;
+  }
 }
 
 async function assertFails(
@@ -76,21 +79,29 @@ test('an untouched export verifies, from an async stream or an array', async () 
 test('a changed byte in an event is found, and the range that holds it is named', async () => {
   const { checkpoints } = await buildLog(EVENTS, SIZES);
   const events = EVENTS.map((e, i) => (i === 40 ? Buffer.from(e).fill(0x41, 3, 4) : e));
-  const err = await assertFails(verifyAuditLog({ events, checkpoints, verifier: keys.verifierKey }), 'AUDIT_EVENT_MISMATCH', {
-    checkpoint: 2,
-    firstEvent: 37,
-    lastEvent: 63,
-  });
+  const err = await assertFails(
+    verifyAuditLog({ events, checkpoints, verifier: keys.verifierKey }),
+    'AUDIT_EVENT_MISMATCH',
+    {
+      checkpoint: 2,
+      firstEvent: 37,
+      lastEvent: 63,
+    },
+  );
   assert.match(err.message, /Events 37 to 63 .*checkpoint #2/);
 });
 
 test('a dropped event is found, in the middle or at the end', async () => {
   const { checkpoints } = await buildLog(EVENTS, SIZES);
   const middle = EVENTS.filter((_, i) => i !== 20);
-  await assertFails(verifyAuditLog({ events: middle, checkpoints, verifier: keys.verifierKey }), 'AUDIT_EVENT_MISMATCH', {
-    checkpoint: 1,
-    firstEvent: 10,
-  });
+  await assertFails(
+    verifyAuditLog({ events: middle, checkpoints, verifier: keys.verifierKey }),
+    'AUDIT_EVENT_MISMATCH',
+    {
+      checkpoint: 1,
+      firstEvent: 10,
+    },
+  );
   await assertFails(
     verifyAuditLog({ events: EVENTS.slice(0, 99), checkpoints, verifier: keys.verifierKey }),
     'AUDIT_EVENT_MISMATCH',
@@ -102,15 +113,23 @@ test('swapped and inserted events are found', async () => {
   const { checkpoints } = await buildLog(EVENTS, SIZES);
   const swapped = [...EVENTS];
   [swapped[50], swapped[51]] = [swapped[51] as Uint8Array, swapped[50] as Uint8Array];
-  await assertFails(verifyAuditLog({ events: swapped, checkpoints, verifier: keys.verifierKey }), 'AUDIT_EVENT_MISMATCH', {
-    checkpoint: 2,
-    firstEvent: 37,
-  });
+  await assertFails(
+    verifyAuditLog({ events: swapped, checkpoints, verifier: keys.verifierKey }),
+    'AUDIT_EVENT_MISMATCH',
+    {
+      checkpoint: 2,
+      firstEvent: 37,
+    },
+  );
   const inserted = [...EVENTS.slice(0, 5), event(999), ...EVENTS.slice(5)];
-  await assertFails(verifyAuditLog({ events: inserted, checkpoints, verifier: keys.verifierKey }), 'AUDIT_EVENT_MISMATCH', {
-    checkpoint: 0,
-    firstEvent: 0,
-  });
+  await assertFails(
+    verifyAuditLog({ events: inserted, checkpoints, verifier: keys.verifierKey }),
+    'AUDIT_EVENT_MISMATCH',
+    {
+      checkpoint: 0,
+      firstEvent: 0,
+    },
+  );
 });
 
 test('a replaced checkpoint is found: altered text, or a validly signed one of another history', async () => {
@@ -126,7 +145,10 @@ test('a replaced checkpoint is found: altered text, or a validly signed one of a
 
   // The log's own key signed a root over other events at size 37, and the later checkpoints
   // match the export: checkpoint #1 is the one that lies.
-  const fork = await buildLog(EVENTS.map((e, i) => (i === 30 ? event(1000) : e)), [37]);
+  const fork = await buildLog(
+    EVENTS.map((e, i) => (i === 30 ? event(1000) : e)),
+    [37],
+  );
   const replaced = [...checkpoints];
   replaced[1] = fork.checkpoints[0] as string;
   await assertFails(
@@ -136,7 +158,11 @@ test('a replaced checkpoint is found: altered text, or a validly signed one of a
   );
   // Two signed checkpoints of one size with different roots.
   await assertFails(
-    verifyAuditLog({ events: EVENTS, checkpoints: [...checkpoints.slice(0, 2), fork.checkpoints[0] as string, ...checkpoints.slice(2)], verifier: keys.verifierKey }),
+    verifyAuditLog({
+      events: EVENTS,
+      checkpoints: [...checkpoints.slice(0, 2), fork.checkpoints[0] as string, ...checkpoints.slice(2)],
+      verifier: keys.verifierKey,
+    }),
     'AUDIT_CHECKPOINT_MISMATCH',
     { checkpoint: 2, consistentWith: 1 },
   );
@@ -156,7 +182,11 @@ test('a checkpoint signed by another key, or of another log, is refused', async 
 
   const otherLog = await buildLog(EVENTS, [64], signer, 'other.example/log');
   const err2 = await assertFails(
-    verifyAuditLog({ events: EVENTS, checkpoints: [...checkpoints.slice(0, 2), otherLog.checkpoints[0] as string], verifier: keys.verifierKey }),
+    verifyAuditLog({
+      events: EVENTS,
+      checkpoints: [...checkpoints.slice(0, 2), otherLog.checkpoints[0] as string],
+      verifier: keys.verifierKey,
+    }),
     'AUDIT_CHECKPOINT_INVALID',
     { checkpoint: 2 },
   );
@@ -182,7 +212,9 @@ test('history rewritten after a checkpoint was kept is found, offline and with a
   verifyConsistencyBetween(old, honestNew, await consistencyProof(honest.store, 37, 100));
   const forgedNew = parseAndVerifyCheckpoint(forged.checkpoints[1] as string, verifier);
   const err = await assertFails(
-    Promise.resolve().then(async () => verifyConsistencyBetween(old, forgedNew, await consistencyProof(forged.store, 37, 100))),
+    Promise.resolve().then(async () =>
+      verifyConsistencyBetween(old, forgedNew, await consistencyProof(forged.store, 37, 100)),
+    ),
     'AUDIT_CHECKPOINT_MISMATCH',
     { proofError: 'AUDIT_PROOF_INVALID' },
   );
@@ -196,7 +228,11 @@ test('history rewritten after a checkpoint was kept is found, offline and with a
 test('checkpoints out of order are refused', async () => {
   const { checkpoints } = await buildLog(EVENTS, SIZES);
   await assertFails(
-    verifyAuditLog({ events: EVENTS, checkpoints: [checkpoints[1] as string, checkpoints[0] as string], verifier: keys.verifierKey }),
+    verifyAuditLog({
+      events: EVENTS,
+      checkpoints: [checkpoints[1] as string, checkpoints[0] as string],
+      verifier: keys.verifierKey,
+    }),
     'AUDIT_ORDER_INVALID',
     { checkpoint: 1 },
   );
@@ -205,13 +241,26 @@ test('checkpoints out of order are refused', async () => {
 test('events past the last checkpoint fail unless an unsigned tail is allowed', async () => {
   const { checkpoints } = await buildLog(EVENTS, SIZES);
   const longer = [...EVENTS, event(100), event(101)];
-  await assertFails(verifyAuditLog({ events: longer, checkpoints, verifier: keys.verifierKey }), 'AUDIT_UNSIGNED_EVENTS', {
-    firstEvent: 100,
+  await assertFails(
+    verifyAuditLog({ events: longer, checkpoints, verifier: keys.verifierKey }),
+    'AUDIT_UNSIGNED_EVENTS',
+    {
+      firstEvent: 100,
+    },
+  );
+  await assertFails(
+    verifyAuditLog({ events: EVENTS, checkpoints: [], verifier: keys.verifierKey }),
+    'AUDIT_UNSIGNED_EVENTS',
+    {
+      firstEvent: 0,
+    },
+  );
+  const result = await verifyAuditLog({
+    events: longer,
+    checkpoints,
+    verifier: keys.verifierKey,
+    allowUnsignedTail: true,
   });
-  await assertFails(verifyAuditLog({ events: EVENTS, checkpoints: [], verifier: keys.verifierKey }), 'AUDIT_UNSIGNED_EVENTS', {
-    firstEvent: 0,
-  });
-  const result = await verifyAuditLog({ events: longer, checkpoints, verifier: keys.verifierKey, allowUnsignedTail: true });
   assert.equal(result.events, 102);
   assert.equal(result.signedSize, 100);
 });

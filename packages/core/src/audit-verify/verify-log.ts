@@ -2,12 +2,7 @@
 // check every signed checkpoint against it. Needs no server and no database, only the export and
 // the log's verifier key.
 
-import {
-  type Checkpoint,
-  type NoteVerifier,
-  parseAndVerifyCheckpoint,
-  parseVerifierKey,
-} from '../checkpoint/index.js';
+import { type Checkpoint, type NoteVerifier, parseAndVerifyCheckpoint, parseVerifierKey } from '../checkpoint/index.js';
 import { AuditProofError, TreeBuilder, verifyConsistency } from '../merkle/index.js';
 import { hashesEqual } from '../merkle/hash.js';
 import { AuditVerifyError } from './errors.js';
@@ -38,7 +33,8 @@ const describe = (i: number, cp: Checkpoint): string => `checkpoint #${i} (size 
 
 /**
  * Verifies an exported audit log. Throws AuditVerifyError, naming the first bad checkpoint or the
- * first range of events that fails to reproduce a signed root.
+ * first range of events that fails to reproduce a signed root (a bad vkey string throws
+ * CheckpointError CHECKPOINT_KEY_INVALID). Cap the length of event lines where they are read.
  *
  * @example
  * const result = await verifyAuditLog({ events: lines, checkpoints: notes, verifier: vkey });
@@ -168,7 +164,8 @@ export function verifyConsistencyBetween(old: Checkpoint, next: Checkpoint, proo
     if (!(cause instanceof AuditProofError)) throw cause;
     throw new AuditVerifyError(
       'AUDIT_CHECKPOINT_MISMATCH',
-      `The checkpoint of size ${next.size} is not shown to extend the kept checkpoint of size ${old.size}: ${cause.message}`,
+      `The checkpoint of size ${next.size} is not shown to extend the kept checkpoint of size ${old.size}: ` +
+        cause.message,
       { cause, details: { proofError: cause.code } },
     );
   }

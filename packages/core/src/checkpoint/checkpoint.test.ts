@@ -1,12 +1,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import {
-  formatCheckpoint,
-  parseAndVerifyCheckpoint,
-  parseCheckpointBody,
-  signCheckpoint,
-} from './checkpoint.js';
+import { formatCheckpoint, parseAndVerifyCheckpoint, parseCheckpointBody, signCheckpoint } from './checkpoint.js';
 import { CheckpointError, type CheckpointErrorCode } from './errors.js';
 import { generateNoteKey, parseSignerKey, parseVerifierKey, signNote } from './note.js';
 
@@ -38,7 +33,10 @@ test('a checkpoint round-trips, in the exact tlog-checkpoint layout', async () =
 });
 
 test('extension lines and size 0 round-trip', async () => {
-  const note = await signCheckpoint({ origin: ORIGIN, size: 0, rootHash: root, extensions: ['ext one', 'two'] }, signer);
+  const note = await signCheckpoint(
+    { origin: ORIGIN, size: 0, rootHash: root, extensions: ['ext one', 'two'] },
+    signer,
+  );
   const cp = parseAndVerifyCheckpoint(note, verifier);
   assert.equal(cp.size, 0);
   assert.deepEqual(cp.extensions, ['ext one', 'two']);
@@ -56,7 +54,10 @@ test('a checkpoint signed by another key, or altered, or of another log is refus
   assertCode(() => parseAndVerifyCheckpoint(otherLog, verifier), 'CHECKPOINT_ORIGIN_MISMATCH');
   // The caller may name the origin when it differs from the key name.
   assert.equal(parseAndVerifyCheckpoint(otherLog, verifier, { origin: 'other.example/log' }).size, 5);
-  assertCode(() => parseAndVerifyCheckpoint(good, verifier, { origin: 'other.example/log' }), 'CHECKPOINT_ORIGIN_MISMATCH');
+  assertCode(
+    () => parseAndVerifyCheckpoint(good, verifier, { origin: 'other.example/log' }),
+    'CHECKPOINT_ORIGIN_MISMATCH',
+  );
   assertCode(() => parseAndVerifyCheckpoint(good, []), 'CHECKPOINT_UNKNOWN_KEY');
 });
 

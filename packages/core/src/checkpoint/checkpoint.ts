@@ -29,9 +29,11 @@ export function formatCheckpoint(checkpoint: CheckpointInput): string {
   const { origin, size, rootHash, extensions = [] } = checkpoint;
   for (const line of [origin, ...extensions]) {
     // Origin and extension lines MUST be non-empty, and a newline would shift every line after it.
-    if (line.length === 0 || line.includes('\n')) throw malformed('Origin and extension lines are non-empty single lines.');
+    if (line.length === 0 || line.includes('\n'))
+      throw malformed('Origin and extension lines are non-empty single lines.');
   }
-  if (!Number.isSafeInteger(size) || size < 0) throw malformed(`Tree size must be a non-negative safe integer, got ${size}.`);
+  if (!Number.isSafeInteger(size) || size < 0)
+    throw malformed(`Tree size must be a non-negative safe integer, got ${size}.`);
   if (rootHash.length !== 32) throw malformed('The root hash is a 32-byte SHA-256 hash.');
   return [origin, String(size), Buffer.from(rootHash).toString('base64'), ...extensions].map((l) => `${l}\n`).join('');
 }
@@ -45,7 +47,8 @@ export function parseCheckpointBody(text: string): Checkpoint {
   if (origin === undefined || sizeLine === undefined || rootLine === undefined) {
     throw malformed('A checkpoint has an origin, a tree size and a root hash line.');
   }
-  if (lines.some((l) => l.length === 0)) throw malformed('Checkpoint lines, extension lines included, MUST be non-empty.');
+  if (lines.some((l) => l.length === 0))
+    throw malformed('Checkpoint lines, extension lines included, MUST be non-empty.');
   // Line 2: ASCII decimal, no leading zeroes unless the tree is empty. Sizes past 2^53 - 1
   // cannot be held exactly in a number and are refused rather than rounded.
   if (!/^(0|[1-9][0-9]{0,15})$/.test(sizeLine) || !Number.isSafeInteger(Number(sizeLine))) {

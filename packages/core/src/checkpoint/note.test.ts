@@ -18,7 +18,8 @@ import {
 // Known answer: the example in the documentation of Go's golang.org/x/mod/sumdb/note.
 const PETER_VKEY = 'PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW';
 const PETER_SKEY = 'PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz';
-const PETER_TEXT = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
+const PETER_TEXT =
+  "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
 const PETER_NOTE =
   PETER_TEXT +
   '\n' +
@@ -32,7 +33,10 @@ function assertCode(fn: () => unknown, code: CheckpointErrorCode): void {
   });
 }
 
-function freshKey(name: string): { signer: ReturnType<typeof parseSignerKey>; verifier: ReturnType<typeof parseVerifierKey> } {
+function freshKey(name: string): {
+  signer: ReturnType<typeof parseSignerKey>;
+  verifier: ReturnType<typeof parseVerifierKey>;
+} {
   const { signerKey, verifierKey } = generateNoteKey(name);
   return { signer: parseSignerKey(signerKey), verifier: parseVerifierKey(verifierKey) };
 }
@@ -55,7 +59,10 @@ test('the example.com/foo example of an earlier C2SP signed-note revision verifi
     'This is an example message.\n\n\u2014 example.com/foo ' +
     'Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n';
   assert.equal(openNote(note, verifier).text, 'This is an example message.\n');
-  assertCode(() => openNote(note.replace('example message', 'example massage'), verifier), 'CHECKPOINT_SIGNATURE_INVALID');
+  assertCode(
+    () => openNote(note.replace('example message', 'example massage'), verifier),
+    'CHECKPOINT_SIGNATURE_INVALID',
+  );
 });
 
 test("Go's note example: signing with its private key gives the same note, byte for byte", async () => {
@@ -127,15 +134,25 @@ test('signatures by unknown keys are ignored; a note needs one trusted signature
   const b = freshKey('b.example');
   const note = await signNote('hello\n', [b.signer, a.signer]);
   const opened = openNote(note, a.verifier);
-  assert.deepEqual(opened.verified.map((s) => s.name), ['a.example']);
-  assert.deepEqual(opened.unverified.map((s) => s.name), ['b.example']);
+  assert.deepEqual(
+    opened.verified.map((s) => s.name),
+    ['a.example'],
+  );
+  assert.deepEqual(
+    opened.unverified.map((s) => s.name),
+    ['b.example'],
+  );
   const byB = await signNote('hello\n', b.signer);
   assertCode(() => openNote(byB, a.verifier), 'CHECKPOINT_UNKNOWN_KEY');
   // Same name, other key: a different key ID, so unknown rather than invalid.
   const byA2 = await signNote('hello\n', freshKey('a.example').signer);
   assertCode(() => openNote(byA2, a.verifier), 'CHECKPOINT_UNKNOWN_KEY');
   // Same key ID, other name: also unknown.
-  const renamed = await signNote('hello\n', { name: 'c.example', keyId: a.signer.keyId, sign: (m) => a.signer.sign(m) });
+  const renamed = await signNote('hello\n', {
+    name: 'c.example',
+    keyId: a.signer.keyId,
+    sign: (m) => a.signer.sign(m),
+  });
   assertCode(() => openNote(renamed, a.verifier), 'CHECKPOINT_UNKNOWN_KEY');
 });
 
@@ -182,9 +199,18 @@ test('malformed notes are refused before any signature is checked', async () => 
 
 test('signNote refuses texts it could not write as a valid note', async () => {
   const a = freshKey('a.example');
-  await assert.rejects(signNote('no newline', a.signer), (e: unknown) => e instanceof CheckpointError && e.code === 'CHECKPOINT_MALFORMED');
-  await assert.rejects(signNote('tab\there\n', a.signer), (e: unknown) => e instanceof CheckpointError && e.code === 'CHECKPOINT_MALFORMED');
-  await assert.rejects(signNote('x'.repeat(MAX_NOTE_BYTES) + '\n', a.signer), (e: unknown) => e instanceof CheckpointError);
+  await assert.rejects(
+    signNote('no newline', a.signer),
+    (e: unknown) => e instanceof CheckpointError && e.code === 'CHECKPOINT_MALFORMED',
+  );
+  await assert.rejects(
+    signNote('tab\there\n', a.signer),
+    (e: unknown) => e instanceof CheckpointError && e.code === 'CHECKPOINT_MALFORMED',
+  );
+  await assert.rejects(
+    signNote('x'.repeat(MAX_NOTE_BYTES) + '\n', a.signer),
+    (e: unknown) => e instanceof CheckpointError,
+  );
   await assert.rejects(signNote('ok\n', []), (e: unknown) => e instanceof CheckpointError);
   // A text with blank lines inside still round-trips: the last blank line is the separator.
   assert.equal(openNote(await signNote('a\n\nb\n\n', a.signer), a.verifier).text, 'a\n\nb\n\n');

@@ -56,13 +56,12 @@ const malformed = (message: string): CheckpointError => new CheckpointError('CHE
 const badKey = (message: string): CheckpointError => new CheckpointError('CHECKPOINT_KEY_INVALID', message);
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+// eslint-disable-next-line no-control-regex -- signed-note "Format" forbids exactly these characters
 const CONTROL_BUT_NEWLINE = /[\u0000-\u0009\u000B-\u001F]/;
 
 /** signed-note "Format": non-empty, no Unicode spaces, no plus (U+002B); and no control characters. */
 export function isValidKeyName(name: string): boolean {
-  return (
-    name.length > 0 && !/[\p{White_Space}+]/u.test(name) && !/\p{Cc}/u.test(name) && !LONE_SURROGATE.test(name)
-  );
+  return name.length > 0 && !/[\p{White_Space}+]/u.test(name) && !/\p{Cc}/u.test(name) && !LONE_SURROGATE.test(name);
 }
 
 /** Standard base64 (RFC 4648 section 4), canonical only: Buffer's decoder alone accepts junk. */
@@ -140,7 +139,7 @@ function splitKey(text: string, what: string): { name: string; keyId: number; ke
   return { name, keyId: Number.parseInt(id, 16), key: typed.subarray(1) };
 }
 
-/** Parses a vkey. Throws CHECKPOINT_KEY_INVALID unless the key ID matches the name and key, as Go's note.NewVerifier does. */
+/** Parses a vkey. Throws CHECKPOINT_KEY_INVALID unless the key ID matches name and key (as Go's note.NewVerifier). */
 export function parseVerifierKey(vkey: string): NoteVerifier {
   if (vkey.length > 1024) throw badKey('The verifier key is too long.');
   const { name, keyId, key } = splitKey(vkey, 'verifier key');
@@ -152,7 +151,8 @@ export function parseVerifierKey(vkey: string): NoteVerifier {
 /** Go's skey: `PRIVATE+KEY+<name>+<hex key ID>+<base64(0x01 || 32-byte seed)>`. A secret. */
 export function encodeSignerKey(name: string, privateKey: KeyObject): string {
   checkName(name);
-  if (privateKey.type !== 'private' || privateKey.asymmetricKeyType !== 'ed25519') throw badKey('Not an Ed25519 private key.');
+  if (privateKey.type !== 'private' || privateKey.asymmetricKeyType !== 'ed25519')
+    throw badKey('Not an Ed25519 private key.');
   const pkcs8 = privateKey.export({ type: 'pkcs8', format: 'der' });
   const seed = pkcs8.subarray(PKCS8_ED25519_PREFIX.length);
   const keyId = ed25519KeyId(name, rawPublicKey(privateKey));
@@ -163,7 +163,11 @@ export function encodeSignerKey(name: string, privateKey: KeyObject): string {
 export function parseSignerKey(skey: string): NoteSigner {
   if (!skey.startsWith(SKEY_PREFIX) || skey.length > 1024) throw badKey('A signer key starts with PRIVATE+KEY+.');
   const { name, keyId, key: seed } = splitKey(skey.slice(SKEY_PREFIX.length), 'signer key');
-  const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+  const privateKey = createPrivateKey({
+    key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]),
+    format: 'der',
+    type: 'pkcs8',
+  });
   const signer = createEd25519Signer(name, privateKey);
   if (signer.keyId !== keyId) throw badKey('The signer key ID does not match its name and key.');
   return signer;
@@ -252,7 +256,8 @@ export function openNote(note: string | Uint8Array, verifiers: NoteVerifier | re
   if (split < 0) throw malformed('The note has no blank line before its signatures.');
   const text = whole.slice(0, split + 1);
   const block = whole.slice(split + 2);
-  if (block.length === 0 || !block.endsWith('\n')) throw malformed('The note has no signature lines, or they do not end in a newline.');
+  if (block.length === 0 || !block.endsWith('\n'))
+    throw malformed('The note has no signature lines, or they do not end in a newline.');
   const lines = block.slice(0, -1).split('\n');
   if (lines.length > MAX_NOTE_SIGNATURES) throw malformed(`The note has over ${MAX_NOTE_SIGNATURES} signatures.`);
   const signatures = lines.map(parseSignatureLine);

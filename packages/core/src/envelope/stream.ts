@@ -27,9 +27,12 @@ import { assertAesKey, type AesKey } from './keys.js';
  *   nonce       = noncePrefix | index u64 BE
  *   AAD         = header | index u64 BE | last u8
  *
- * The index and last flag in nonce and AAD stop reordering, dropping, truncating and extending; the header in
- * the AAD (and the object id in the key derivation) stops moving segments between objects. The per-stream key
- * from a random salt makes nonce reuse impossible in practice even when a caller reuses a data key.
+ * The index (nonce and AAD) and the last flag (AAD) stop reordering, dropping, truncating and extending; the
+ * header in the AAD (and the object id in the key derivation) stops moving segments between objects. The frame
+ * marker is checked through the last flag it selects, the final length through GCM's own length block. A full
+ * segment is never the last, so an object of k * segmentSize bytes ends with an empty last segment; that lets
+ * the encryptor emit a segment as soon as it is full. The per-stream key from a random salt makes nonce reuse
+ * impossible in practice even when a caller reuses a data key.
  */
 
 const MAGIC = Buffer.from('SLE1', 'latin1');

@@ -3,8 +3,8 @@ import { createHash, hash, timingSafeEqual } from 'node:crypto';
 /** Every leaf hash, node hash and root in the tree is a SHA-256 output. */
 export const HASH_SIZE = 32;
 
-// One-shot crypto.hash over a reused buffer is about 1.5x faster than createHash().update()...
-// and the offline verifier hashes two to three times per event. Safe because hashing is synchronous.
+// One-shot crypto.hash over a reused buffer is about 1.5x faster than createHash().update(), and
+// the offline verifier hashes about twice per event. Reuse is safe: hashing is synchronous.
 const MAX_SCRATCH = 64 * 1024;
 let leafScratch = Buffer.alloc(1024);
 const nodeScratch = Buffer.alloc(1 + 2 * HASH_SIZE);

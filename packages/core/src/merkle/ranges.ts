@@ -78,7 +78,7 @@ export function consistencyRanges(
  */
 export function rangeNodes(lo: number, hi: number): NodeId[] {
   const ids: NodeId[] = [];
-  for (let start = lo; start < hi; ) {
+  for (let start = lo; start < hi;) {
     let size = 1;
     let level = 0;
     while (size * 2 <= hi - start) {

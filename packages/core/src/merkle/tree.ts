@@ -5,14 +5,7 @@
 
 import { AuditProofError } from './errors.js';
 import { HASH_SIZE, emptyRoot, hashChildren, hashLeaf } from './hash.js';
-import {
-  type LeafRange,
-  type NodeId,
-  consistencyRanges,
-  inclusionRanges,
-  isTreeSize,
-  rangeNodes,
-} from './ranges.js';
+import { type LeafRange, type NodeId, consistencyRanges, inclusionRanges, isTreeSize, rangeNodes } from './ranges.js';
 
 export type { NodeId } from './ranges.js';
 
@@ -129,7 +122,10 @@ export async function consistencyProof(reader: HashReader, oldSize: number, newS
   checkSize('oldSize', oldSize);
   checkSize('newSize', newSize);
   if (oldSize > newSize) {
-    throw new AuditProofError('AUDIT_RANGE_INVALID', `A tree of ${oldSize} leaves cannot be a prefix of one of ${newSize}.`);
+    throw new AuditProofError(
+      'AUDIT_RANGE_INVALID',
+      `A tree of ${oldSize} leaves cannot be a prefix of one of ${newSize}.`,
+    );
   }
   if (oldSize === 0) return [];
   return hashRanges(reader, consistencyRanges(oldSize, 0, newSize, true));

@@ -60,6 +60,15 @@ export const configSchema = z
       })
       .strict()
       .default({ requireMfa: true, sessionTtlSeconds: 8 * 3600, maxFailedLoginsPerHour: 100, apiKeyMaxDays: 365 }),
+    audit: z
+      .object({
+        /** Sign a checkpoint at least this often… */
+        checkpointIntervalSeconds: z.number().int().min(1).max(86400).default(300),
+        /** …and after at most this many new events. */
+        checkpointEveryEvents: z.number().int().min(1).max(1_000_000).default(10000),
+      })
+      .strict()
+      .default({ checkpointIntervalSeconds: 300, checkpointEveryEvents: 10000 }),
     log: z
       .object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') })
       .strict()

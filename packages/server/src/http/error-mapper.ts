@@ -31,6 +31,8 @@ const STATUS: Readonly<Record<string, number>> = {
   APIKEY_NOT_FOUND: 404,
   INTERNAL: 500,
   STORAGE_UNAVAILABLE: 503,
+  AUDIT_UNAVAILABLE: 503,
+  AUDIT_EVENT_NOT_FOUND: 404,
 };
 
 export interface MappedError {

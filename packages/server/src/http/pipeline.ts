@@ -129,20 +129,35 @@ async function handle(deps: PipelineDeps, req: IncomingMessage, res: ServerRespo
   res.setHeader('X-Request-Id', requestId);
   const sourceIp = sourceIpOf(req);
   const userAgent = String(req.headers['user-agent'] ?? '').slice(0, 256);
-  let principal: Principal | undefined;
+  // What the audit trail records, filled in as the request is understood.
+  const audit: AuditRecord = {
+    requestId,
+    time: 0,
+    principal: { type: 'anonymous', id: '', name: '' },
+    action: 'api:Unknown',
+    resource: '',
+    sourceIp,
+    userAgent,
+    outcome: 'failed',
+    parameters: {},
+  };
   let route: Route | undefined;
-  let ctx: RequestContext | undefined;
-  let resource = '';
   let authorized = false;
+  const record = async (outcome: AuditRecord['outcome'], errorCode?: string): Promise<void> => {
+    if (route?.auditAction === false) return;
+    await deps.audit.record({ ...audit, time: Date.now(), outcome, ...(errorCode === undefined ? {} : { errorCode }) });
+  };
   try {
     const rawUrl = req.url ?? '/';
     if (rawUrl.length > MAX_URL_BYTES) throw new HttpError('VALIDATION_FAILED', `The URL is longer than ${MAX_URL_BYTES} bytes.`);
     const url = new URL(rawUrl, 'https://sightline.invalid');
     if (!url.pathname.startsWith('/api/') && deps.fallback?.(req, res) === true) return;
+    audit.resource = url.pathname.slice(0, 256);
     const matched = deps.router.match(req.method ?? 'GET', url.pathname);
     if (matched === undefined) throw new HttpError('NOT_FOUND', `No API route ${url.pathname}; see /api/v1/openapi.json.`);
     if (matched === 'method-not-allowed') throw new HttpError('METHOD_NOT_ALLOWED', `${req.method ?? ''} is not allowed on ${url.pathname}.`);
     route = matched.route;
+    audit.action = route.action ?? (typeof route.auditAction === 'string' ? route.auditAction : `api:${route.method} ${route.path}`);
 
     let rawBody: unknown;
     if (route.body !== undefined) {
@@ -160,70 +175,63 @@ async function handle(deps: PipelineDeps, req: IncomingMessage, res: ServerRespo
       req.resume();
     }
 
+    let principal: Principal | undefined;
     if (route.auth !== 'public') {
       const header = req.headers.authorization ?? '';
       const token = /^Bearer ([A-Za-z0-9_.~+/-]{10,512}=*)$/.exec(header)?.[1];
       if (token === undefined) throw new AuthError('AUTH_REQUIRED', 'Sign in first ("sightline login") or send an API key as a Bearer token.');
       principal = await deps.authenticator.authenticate(token, sourceIp);
+      audit.principal = { type: principal.type, id: principal.id, name: principal.name };
       if (route.auth === 'authenticated' && principal.enrollmentOnly) {
         throw new AuthError('MFA_ENROLLMENT_REQUIRED', 'Finish TOTP enrollment ("sightline login" walks you through it) before using the API.');
       }
     }
 
+    // Only validated (and so screened) values reach the audit trail, secrets redacted.
     const query = route.query === undefined ? undefined : validate(route.query, Object.fromEntries(url.searchParams), 'query');
     const body = route.body === undefined ? undefined : validate(route.body, rawBody, 'body');
-    ctx = { requestId, sourceIp, userAgent, principal, params: matched.params, body, query };
-    resource = route.resource?.(ctx) ?? '';
+    const ctx: RequestContext = { requestId, sourceIp, userAgent, principal, params: matched.params, body, query };
+    audit.resource = route.resource?.(ctx) ?? audit.resource;
+    audit.parameters = { ...matched.params, ...redact(query, route.secretFields ?? []), ...redact(body, route.secretFields ?? []) };
 
     const active = route;
-    const activeCtx = ctx;
-    const run = active.transactional === false ? (fn: () => Promise<unknown>) => fn() : (fn: () => Promise<unknown>) => deps.store.transaction(fn);
-    const result = await run(async () => {
+    const work = async (): Promise<unknown> => {
       if (active.action !== undefined && principal !== undefined) {
-        await deps.authorizer.authorize(principal, active.action, resource, { sourceIp });
+        await deps.authorizer.authorize(principal, active.action, audit.resource, { sourceIp });
       }
       authorized = true;
-      const out = await active.handle(activeCtx);
-      if (active.action !== undefined) await deps.audit.record(auditRecord(activeCtx, active, resource, 'allowed'));
+      const out = await active.handle(ctx);
+      // Seed point 4 / fail closed: the event commits with the change, or neither does.
+      if (active.transactional !== false) await record('allowed');
       return out;
-    });
+    };
+    const result = active.transactional === false ? await work() : await deps.store.transaction(work);
+    if (active.transactional === false) await deps.store.transaction(() => record('allowed'));
     send(res, route.status ?? 200, result);
     deps.logger.debug('request', { requestId, route: route.path, status: route.status ?? 200, ms: Math.round(performance.now() - started) });
   } catch (err) {
-    const mapped = mapError(err, requestId);
-    if (mapped.status >= 500) deps.logger.error('request failed', { requestId, route: route?.path, error: describe(err) });
-    if (route?.action !== undefined && ctx !== undefined) {
-      const outcome = authorized ? 'failed' : isSightlineError(err) && err.code === 'ACCESS_DENIED' ? 'denied' : 'failed';
+    let mapped = mapError(err, requestId);
+    // Reaching here means the request's transaction did not commit (its event went with it),
+    // so the failure itself is recorded now, in a transaction of its own.
+    if (route?.auditAction !== false) {
+      const outcome = !authorized && isSightlineError(err) && err.code === 'ACCESS_DENIED' ? 'denied' : 'failed';
       try {
-        await deps.store.transaction(() => deps.audit.record({ ...auditRecord(ctx!, route!, resource, outcome), errorCode: mapped.body.error.code }));
+        await deps.store.transaction(() => record(outcome, mapped.body.error.code));
       } catch (auditErr) {
         // Fail closed (seed point 4): a call that cannot be audited does not succeed quietly.
         deps.logger.error('audit write failed', { requestId, error: describe(auditErr) });
-        const failed = mapError(auditErr, requestId);
-        send(res, failed.status, failed.body);
-        return;
+        mapped = {
+          status: 503,
+          body: { error: { code: 'AUDIT_UNAVAILABLE', message: `The audit trail could not record this call, so it was refused; quote request id ${requestId}.` } },
+        };
       }
     }
+    if (mapped.status >= 500) deps.logger.error('request failed', { requestId, route: route?.path, error: describe(err) });
     if (mapped.status === 423 && isSightlineError(err) && typeof err.details?.['retryAfterSeconds'] === 'number') {
       res.setHeader('Retry-After', String(err.details['retryAfterSeconds']));
     }
     if (!res.headersSent) send(res, mapped.status, mapped.body);
   }
-}
-
-function auditRecord(ctx: RequestContext, route: Route, resource: string, outcome: AuditRecord['outcome']): AuditRecord {
-  const p = ctx.principal;
-  return {
-    requestId: ctx.requestId,
-    time: Date.now(),
-    principal: p === undefined ? { type: 'anonymous', id: '', name: '' } : { type: p.type, id: p.id, name: p.name },
-    action: route.action ?? '',
-    resource,
-    sourceIp: ctx.sourceIp,
-    userAgent: ctx.userAgent,
-    outcome,
-    parameters: { ...ctx.params, ...redact(ctx.query, route.secretFields ?? []), ...redact(ctx.body, route.secretFields ?? []) },
-  };
 }
 
 function describe(err: unknown): string {

@@ -44,6 +44,12 @@ export interface Route<B = unknown, Q = unknown, R = unknown> {
   auth: RouteAuth;
   /** The policy action checked before the handler runs. */
   action?: string;
+  /**
+   * The action name recorded in the audit trail for routes without a policy
+   * action (sign-in, logout, …); `false` for the few public, data-free reads
+   * that are not audited (health, OpenAPI, the audit public key).
+   */
+  auditAction?: string | false;
   /** The SRN the action applies to; defaults to the catalogue's global SRN. */
   resource?: (ctx: RequestContext<B, Q>) => string;
   body?: z.ZodType<B>;

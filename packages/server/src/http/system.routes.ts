@@ -13,6 +13,7 @@ export function systemRoutes(getRoutes: () => readonly Route[]): Route[] {
       tag: 'system',
       summary: 'Liveness: the server answers',
       auth: 'public',
+      auditAction: false,
       response: z.object({ status: z.literal('ok'), version: z.string() }),
       handle: () => Promise.resolve({ status: 'ok' as const, version: SERVER_VERSION }),
     }),
@@ -22,6 +23,7 @@ export function systemRoutes(getRoutes: () => readonly Route[]): Route[] {
       tag: 'system',
       summary: 'This API as an OpenAPI 3.0 document',
       auth: 'public',
+      auditAction: false,
       handle: () => {
         cached ??= openApiDocument(getRoutes(), SERVER_VERSION);
         return Promise.resolve(cached);

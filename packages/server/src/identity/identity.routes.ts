@@ -21,6 +21,7 @@ export function authRoutes(auth: AuthService, users: UserService, userRepo: User
     defineRoute({
       method: 'POST',
       path: '/api/v1/auth/login',
+      auditAction: 'auth:Login',
       tag: 'auth',
       summary: 'Sign in with password and TOTP code; returns a short-lived session token',
       auth: 'public',
@@ -33,6 +34,7 @@ export function authRoutes(auth: AuthService, users: UserService, userRepo: User
     defineRoute({
       method: 'POST',
       path: '/api/v1/auth/mfa/enroll',
+      auditAction: 'auth:EnrollMfa',
       tag: 'auth',
       summary: 'Start TOTP enrollment: returns the secret and otpauth URI once',
       auth: 'enrollment',
@@ -42,6 +44,7 @@ export function authRoutes(auth: AuthService, users: UserService, userRepo: User
     defineRoute({
       method: 'POST',
       path: '/api/v1/auth/mfa/confirm',
+      auditAction: 'auth:ConfirmMfa',
       tag: 'auth',
       summary: 'Confirm TOTP enrollment with a first code; returns a full session',
       auth: 'enrollment',
@@ -53,6 +56,7 @@ export function authRoutes(auth: AuthService, users: UserService, userRepo: User
     defineRoute({
       method: 'POST',
       path: '/api/v1/auth/logout',
+      auditAction: 'auth:Logout',
       tag: 'auth',
       summary: 'End this session',
       auth: 'enrollment',
@@ -65,6 +69,7 @@ export function authRoutes(auth: AuthService, users: UserService, userRepo: User
     defineRoute({
       method: 'POST',
       path: '/api/v1/auth/password',
+      auditAction: 'auth:ChangePassword',
       tag: 'auth',
       summary: 'Change your own password (ends your other sessions)',
       auth: 'authenticated',
@@ -79,6 +84,7 @@ export function authRoutes(auth: AuthService, users: UserService, userRepo: User
     defineRoute({
       method: 'GET',
       path: '/api/v1/auth/whoami',
+      auditAction: 'auth:WhoAmI',
       tag: 'auth',
       summary: 'Who the caller is, with roles and groups',
       auth: 'authenticated',

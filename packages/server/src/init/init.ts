@@ -52,10 +52,26 @@ export async function initDataDir(options: InitOptions): Promise<InitResult> {
   try {
     const s = buildServices(config, db, rootKey);
     const adminName = options.adminName ?? 'admin';
+    await s.audit.start();
     const created = await s.store.transaction(async () => {
       await s.projects.create('default', 'The project every resource goes to unless another is named');
-      return s.users.create({ name: adminName, enrollTotp: true, roles: [{ role: 'Admin', project: '*' }] });
+      const user = await s.users.create({ name: adminName, enrollTotp: true, roles: [{ role: 'Admin', project: '*' }] });
+      // The first event of the log: who was made administrator, and by what.
+      await s.audit.record({
+        requestId: 'server-init',
+        time: Date.now(),
+        principal: { type: 'anonymous', id: 'system', name: 'sightline server init' },
+        action: 'server:Init',
+        resource: `srn:sightline::user/${adminName}`,
+        sourceIp: '127.0.0.1',
+        userAgent: 'sightline-cli',
+        outcome: 'allowed',
+        parameters: { admin: adminName, roles: ['Admin@*'] },
+      });
+      return user;
     });
+    await s.audit.checkpoint();
+    await s.audit.stop();
     if (created.initialPassword === undefined || created.totp === undefined) throw new Error('admin credentials were not generated');
     return {
       dataDir,

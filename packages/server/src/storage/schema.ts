@@ -15,6 +15,43 @@ export interface Database {
   sessions: SessionsTable;
   api_keys: ApiKeysTable;
   settings: SettingsTable;
+  audit_events: AuditEventsTable;
+  audit_nodes: AuditNodesTable;
+  audit_head: AuditHeadTable;
+  audit_checkpoints: AuditCheckpointsTable;
+}
+
+export interface AuditEventsTable {
+  seq: number;
+  time: number;
+  principal_type: string;
+  principal_id: string;
+  principal_name: string;
+  project: string;
+  action: string;
+  resource: string;
+  outcome: string;
+  error_code: string | null;
+  request_id: string;
+  line: string;
+}
+
+export interface AuditNodesTable {
+  level: number;
+  idx: number;
+  hash: string;
+}
+
+export interface AuditHeadTable {
+  id: number;
+  size: number;
+}
+
+export interface AuditCheckpointsTable {
+  size: number;
+  root: string;
+  note: string;
+  created_at: number;
 }
 
 export interface ProjectsTable {

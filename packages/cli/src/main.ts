@@ -1,0 +1,14 @@
+/**
+ * The `sightline` command. Run it as `bin/sightline.js` or
+ * `node --import tsx packages/cli/src/main.ts`; `sightline --help` lists the
+ * commands and the exit codes scripts can rely on.
+ *
+ * @example
+ * ```sh
+ * sightline login --url https://localhost:8443 --ca ./data/ca.pem --user admin
+ * sightline user list --json
+ * ```
+ */
+import { run } from './program.js';
+
+process.exitCode = await run(process.argv);

@@ -1,0 +1,76 @@
+import { createInterface } from 'node:readline/promises';
+import { CliError, EXIT } from '../errors.js';
+
+/** Most that is read from stdin for `--password-stdin` and friends. */
+const MAX_STDIN_BYTES = 64 * 1024;
+
+/** True when a person can answer prompts: stdin and stderr are terminals. */
+export function isInteractive(): boolean {
+  return process.stdin.isTTY === true && process.stderr.isTTY === true;
+}
+
+const cancelled = (): CliError => new CliError('CANCELLED', 'Cancelled at the prompt.', EXIT.CANCELLED);
+
+/**
+ * Asks on the terminal without echoing what is typed (passwords). The
+ * question goes to stderr so that stdout stays clean for `--json`.
+ */
+export function promptHidden(question: string): Promise<string> {
+  const input = process.stdin;
+  process.stderr.write(question);
+  return new Promise((resolve, reject) => {
+    let value = '';
+    const finish = (err?: CliError): void => {
+      input.off('data', onData);
+      input.setRawMode(false);
+      input.pause();
+      process.stderr.write('\n');
+      if (err === undefined) resolve(value);
+      else reject(err);
+    };
+    const onData = (chunk: string): void => {
+      for (const ch of chunk) {
+        if (ch === '\r' || ch === '\n') return finish();
+        if (ch === '\u0003' || (ch === '\u0004' && value === '')) return finish(cancelled()); // Ctrl-C, Ctrl-D
+        if (ch === '\u007f' || ch === '\b') value = [...value].slice(0, -1).join('');
+        else if (ch >= ' ') value += ch;
+      }
+    };
+    input.setEncoding('utf8');
+    input.setRawMode(true);
+    input.resume();
+    input.on('data', onData);
+  });
+}
+
+/** Asks on the terminal with echo (TOTP codes, confirmations). */
+export async function promptLine(question: string): Promise<string> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  const closed = new Promise<never>((_, reject) => rl.once('SIGINT', () => reject(cancelled())));
+  try {
+    return (await Promise.race([rl.question(question), closed])).trim();
+  } finally {
+    rl.close();
+  }
+}
+
+/** Reads all of stdin (capped) and returns its lines without line endings. */
+export async function readStdinLines(): Promise<string[]> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_STDIN_BYTES) throw new CliError('INPUT_TOO_LARGE', `More than ${MAX_STDIN_BYTES} bytes on stdin.`, EXIT.INVALID);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8').split(/\r?\n/);
+}
+
+/** The first `count` lines of stdin; each must be non-empty. */
+export async function readSecretLines(count: number, what: string): Promise<string[]> {
+  const lines = (await readStdinLines()).slice(0, count);
+  if (lines.length < count || lines.some((l) => l === '')) {
+    throw new CliError('INPUT_MISSING', `Expected ${what} on stdin, one per line.`, EXIT.USAGE);
+  }
+  return lines;
+}

@@ -1,0 +1,138 @@
+import { z } from 'zod';
+import { defineRoute, type Route } from '../http/router.js';
+import type { AuditService } from './audit.service.js';
+
+const ALL = 'srn:sightline:*:audit/*';
+const intString = z.string().regex(/^\d{1,15}$/).transform(Number);
+const timeString = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
+
+export const auditQuery = z
+  .object({
+    from: timeString.optional(),
+    to: timeString.optional(),
+    principal: z.string().max(128).optional(),
+    action: z.string().max(128).optional(),
+    resource: z.string().max(512).optional(),
+    outcome: z.enum(['allowed', 'denied', 'failed']).optional(),
+    project: z.string().max(63).optional(),
+    after: intString.optional(),
+    limit: intString.pipe(z.number().min(1).max(5000)).default(100),
+  })
+  .strict();
+
+const eventSchema = z.object({ seq: z.number(), event: z.unknown() });
+
+export function auditRoutes(audit: AuditService): Route[] {
+  return [
+    defineRoute({
+      method: 'GET',
+      path: '/api/v1/audit/public-key',
+      tag: 'audit',
+      summary: 'The checkpoint verifier key (C2SP signed-note vkey and PEM); public so anyone can verify',
+      auth: 'public',
+      auditAction: false,
+      response: z.object({ origin: z.string(), verifierKey: z.string(), publicKeyPem: z.string() }),
+      handle: () => Promise.resolve(audit.publicKey()),
+    }),
+    defineRoute({
+      method: 'GET',
+      path: '/api/v1/audit/events',
+      tag: 'audit',
+      summary: 'List audit events, oldest first, with filters; page with `after` (the last seq seen)',
+      auth: 'authenticated',
+      action: 'audit:Read',
+      resource: (ctx) => (ctx.query.project === undefined ? ALL : `srn:sightline:${ctx.query.project}:audit/*`),
+      query: auditQuery,
+      response: z.object({ events: z.array(eventSchema), next: z.number().nullable() }),
+      handle: async (ctx) => {
+        const q = ctx.query;
+        const events = await audit.list({
+          limit: q.limit,
+          ...(q.from === undefined ? {} : { fromTime: q.from }),
+          ...(q.to === undefined ? {} : { toTime: q.to }),
+          ...(q.principal === undefined ? {} : { principal: q.principal }),
+          ...(q.action === undefined ? {} : { action: q.action }),
+          ...(q.resource === undefined ? {} : { resource: q.resource }),
+          ...(q.outcome === undefined ? {} : { outcome: q.outcome }),
+          ...(q.project === undefined ? {} : { project: q.project }),
+          ...(q.after === undefined ? {} : { afterSeq: q.after }),
+        });
+        return { events, next: events.length === q.limit ? (events[events.length - 1]?.seq ?? null) : null };
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      path: '/api/v1/audit/lines',
+      tag: 'audit',
+      summary: 'The raw leaf lines (exact hashed bytes) after `after`, for export and offline verification',
+      auth: 'authenticated',
+      action: 'audit:Read',
+      resource: () => ALL,
+      query: z.object({ after: z.string().regex(/^-?\d{1,15}$/).transform(Number).default(-1), limit: intString.pipe(z.number().min(1).max(10000)).default(5000) }).strict(),
+      response: z.object({ lines: z.array(z.object({ seq: z.number(), line: z.string() })) }),
+      handle: async (ctx) => ({ lines: (await audit.lines(ctx.query.after, ctx.query.limit)).map((l) => ({ seq: Number(l.seq), line: l.line })) }),
+    }),
+    defineRoute({
+      method: 'GET',
+      path: '/api/v1/audit/checkpoints',
+      tag: 'audit',
+      summary: 'Every signed checkpoint (C2SP tlog-checkpoint notes), oldest first',
+      auth: 'authenticated',
+      action: 'audit:Read',
+      resource: () => ALL,
+      response: z.object({ checkpoints: z.array(z.object({ size: z.number(), note: z.string(), createdAt: z.string() })) }),
+      handle: async () => ({ checkpoints: await audit.checkpoints() }),
+    }),
+    defineRoute({
+      method: 'POST',
+      path: '/api/v1/audit/checkpoints',
+      tag: 'audit',
+      summary: 'Sign a checkpoint of the log as it is now',
+      auth: 'authenticated',
+      action: 'audit:Read',
+      resource: () => ALL,
+      transactional: false,
+      response: z.object({ size: z.number(), note: z.string() }),
+      handle: async () => {
+        const cp = await audit.checkpoint();
+        return { size: Number(cp.size), note: cp.note };
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      path: '/api/v1/audit/events/:seq/proof',
+      tag: 'audit',
+      summary: 'An RFC 9162 inclusion proof of one event against a signed checkpoint',
+      auth: 'authenticated',
+      action: 'audit:Read',
+      resource: () => ALL,
+      transactional: false,
+      response: z.object({ seq: z.number(), line: z.string(), leafHash: z.string(), treeSize: z.number(), proof: z.array(z.string()), checkpoint: z.string() }),
+      handle: (ctx) => audit.prove(Number.parseInt(ctx.params['seq'] ?? '', 10)),
+    }),
+    defineRoute({
+      method: 'GET',
+      path: '/api/v1/audit/consistency',
+      tag: 'audit',
+      summary: 'An RFC 9162 consistency proof between two tree sizes',
+      auth: 'authenticated',
+      action: 'audit:Read',
+      resource: () => ALL,
+      query: z.object({ from: intString, to: intString }).strict(),
+      response: z.object({ from: z.number(), to: z.number(), proof: z.array(z.string()) }),
+      handle: async (ctx) => ({ from: ctx.query.from, to: ctx.query.to, proof: await audit.consistency(ctx.query.from, ctx.query.to) }),
+    }),
+    defineRoute({
+      method: 'POST',
+      path: '/api/v1/audit/verify',
+      tag: 'audit',
+      summary: 'Verify the live store: recompute the tree from every event and check every checkpoint',
+      auth: 'authenticated',
+      action: 'audit:Read',
+      resource: () => ALL,
+      transactional: false,
+      response: z.object({ events: z.number(), checkpoints: z.number(), signedSize: z.number() }),
+      handle: () => audit.verifyLive(),
+    }),
+  ];
+}
