@@ -2,10 +2,12 @@
  * `npm run bench [-- NAME...]`: runs the benchmarks and prints one JSON line
  * each. Benchmarks never fail on speed; BENCHMARKS.md keeps the figures.
  */
+import { benchAudit } from './audit.js';
 import { benchHttpsApi } from './https-api.js';
 
 const all: Record<string, () => Promise<Record<string, unknown>>> = {
   'https-api': () => benchHttpsApi(),
+  audit: () => benchAudit(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -53,7 +53,8 @@ export function checkServerUrl(raw: string): string {
 /** Turns a socket or TLS failure into a CLI error with its own code (exit 8). */
 function networkError(err: unknown, url: string): CliError {
   if (err instanceof CliError) return err;
-  const code = String((err as { code?: unknown } | null)?.code ?? '');
+  const raw = (err as { code?: unknown } | null)?.code;
+  const code = typeof raw === 'string' ? raw : '';
   const why = err instanceof Error ? err.message : String(err);
   if (TLS_VERIFY_CODES.has(code)) {
     return new CliError(

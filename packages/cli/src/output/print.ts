@@ -15,8 +15,14 @@ export function notice(text: string): void {
 
 /** Control characters from the server are shown escaped, never sent to the terminal. */
 function cell(value: unknown): string {
-  const text = value === undefined || value === null || value === '' ? '-' : Array.isArray(value) ? value.join(',') || '-' : String(value);
-  // eslint-disable-next-line no-control-regex
+  const text =
+    value === undefined || value === null || value === ''
+      ? '-'
+      : Array.isArray(value)
+        ? value.map(String).join(',') || '-'
+        : typeof value === 'object'
+          ? JSON.stringify(value)
+          : String(value as string | number | boolean);
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
