@@ -17,7 +17,7 @@ export class CliContext {
 
   /** The `--profile` in effect (default `default`). */
   get profileName(): string {
-    return (this.program.opts<{ profile?: string }>().profile ?? 'default');
+    return this.program.opts<{ profile?: string }>().profile ?? 'default';
   }
 
   private envValue(name: string): string | undefined {
@@ -51,7 +51,11 @@ export class CliContext {
       throw new CliError('NOT_LOGGED_IN', `Profile "${name}" is signed out; sign in with "sightline login".`, EXIT.AUTH);
     }
     if (envToken === undefined && profile?.expiresAt !== undefined && Date.parse(profile.expiresAt) <= Date.now()) {
-      throw new CliError('SESSION_EXPIRED', `The session of profile "${name}" ended at ${profile.expiresAt}; sign in again with "sightline login".`, EXIT.AUTH);
+      throw new CliError(
+        'SESSION_EXPIRED',
+        `The session of profile "${name}" ended at ${profile.expiresAt}; sign in again with "sightline login".`,
+        EXIT.AUTH,
+      );
     }
     if (envToken === undefined && profile?.scope === 'mfa-enroll' && options.enrollment !== true) {
       throw new CliError(

@@ -1,4 +1,5 @@
 import { isSightlineError, SightlineError } from '@sightline/core';
+import { printable } from './output/print.js';
 
 /**
  * Exit codes scripts can rely on. They are part of the CLI's public surface:
@@ -106,9 +107,8 @@ export function exitCodeOf(err: unknown): ExitCode {
 
 /** `error CODE: sentence`, never a stack trace (set SIGHTLINE_DEBUG=1 for one). */
 export function describeError(err: unknown): string {
-  if (isSightlineError(err)) return `error ${err.code}: ${err.message}`;
+  if (isSightlineError(err)) return printable(`error ${err.code}: ${err.message}`);
   const code = (err as { code?: unknown } | null)?.code;
   if (code === 'EADDRINUSE') return 'error ADDRESS_IN_USE: The port is already in use; stop the other process or pick another with --port.';
-  if (code === 'EACCES') return `error PERMISSION_DENIED: ${err instanceof Error ? err.message : 'permission denied'}.`;
-  return `error UNEXPECTED: ${err instanceof Error ? err.message : String(err)}`;
+  return printable(`error UNEXPECTED: ${err instanceof Error ? err.message : String(err)}`);
 }

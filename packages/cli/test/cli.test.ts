@@ -76,13 +76,32 @@ after(async () => {
 });
 
 async function adminLogin(): Promise<Result> {
-  return cli(['login', '--url', s.url, '--ca', caFile, '--user', s.init.admin.name, '--password-stdin', '--totp', await freshCode(s.init.admin.totpSecret)], {
-    input: `${s.init.admin.password}\n`,
-  });
+  return cli(
+    [
+      'login',
+      '--url',
+      s.url,
+      '--ca',
+      caFile,
+      '--user',
+      s.init.admin.name,
+      '--password-stdin',
+      '--totp',
+      await freshCode(s.init.admin.totpSecret),
+    ],
+    {
+      input: `${s.init.admin.password}\n`,
+    },
+  );
 }
 
 test('usage: --help documents exit codes; an unknown flag or command exits 2', async () => {
-  const [help, flag, command, sub] = await Promise.all([cli(['--help']), cli(['user', 'list', '--bogus']), cli(['bogus']), cli(['policy', 'simulate', '--help'])]);
+  const [help, flag, command, sub] = await Promise.all([
+    cli(['--help']),
+    cli(['user', 'list', '--bogus']),
+    cli(['bogus']),
+    cli(['policy', 'simulate', '--help']),
+  ]);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /Exit codes:[\s\S]*10 +policy simulate: DENY/);
   assert.equal(flag.code, 2);
@@ -97,7 +116,12 @@ test('server init --json, server start, login without a TTY, whoami, profile mod
   const dir = join(tmp, 'config-own');
   const init = await cli(['server', 'init', '--data-dir', dataDir, '--port', '0', '--json']);
   assert.equal(init.code, 0, init.stderr);
-  const r = json<{ url: string; caFile: string; admin: { name: string; password: string; totpSecret: string; otpauthUri: string }; next: string[] }>(init);
+  const r = json<{
+    url: string;
+    caFile: string;
+    admin: { name: string; password: string; totpSecret: string; otpauthUri: string };
+    next: string[];
+  }>(init);
   assert.equal(r.admin.name, 'admin');
   assert.match(r.admin.otpauthUri, /^otpauth:\/\/totp\//);
   assert.match(r.next[1] ?? '', /^sightline login --url https:\/\/localhost:0 --ca .*ca\.pem --user admin$/);
@@ -124,10 +148,25 @@ test('server init --json, server start, login without a TTY, whoami, profile mod
       server.on('exit', (code) => reject(new Error(`server exited ${code}: ${err}`)));
     });
     const env = { SIGHTLINE_CONFIG_DIR: dir };
-    const login = await cli(['login', '--url', url, '--ca', r.caFile, '--user', 'admin', '--password-stdin', '--totp', await freshCode(r.admin.totpSecret), '--json'], {
-      input: `${r.admin.password}\n`,
-      env,
-    });
+    const login = await cli(
+      [
+        'login',
+        '--url',
+        url,
+        '--ca',
+        r.caFile,
+        '--user',
+        'admin',
+        '--password-stdin',
+        '--totp',
+        await freshCode(r.admin.totpSecret),
+        '--json',
+      ],
+      {
+        input: `${r.admin.password}\n`,
+        env,
+      },
+    );
     assert.equal(login.code, 0, login.stderr);
     assert.equal(json(login)['status'], 'signed-in');
     assert.ok(!login.stdout.includes(r.admin.password));
@@ -136,7 +175,14 @@ test('server init --json, server start, login without a TTY, whoami, profile mod
     assert.equal(who.code, 0, who.stderr);
     const { url: whoUrl, ...me } = json(who);
     assert.equal(whoUrl, url);
-    assert.deepEqual(me, { type: 'user', name: 'admin', user: 'admin', mfaPresent: true, roles: [{ role: 'Admin', project: '*' }], groups: [] });
+    assert.deepEqual(me, {
+      type: 'user',
+      name: 'admin',
+      user: 'admin',
+      mfaPresent: true,
+      roles: [{ role: 'Admin', project: '*' }],
+      groups: [],
+    });
 
     assert.equal(statSync(join(dir, 'profiles.json')).mode & 0o777, 0o600);
     assert.equal(statSync(dir).mode & 0o777, 0o700);
@@ -151,7 +197,10 @@ test('login with a wrong code exits 3 with LOGIN_FAILED and stores nothing', asy
   const good = await freshCode(s.init.admin.totpSecret);
   const wrong = String((Number(good) + 500_000) % 1_000_000).padStart(6, '0');
   const env = { SIGHTLINE_CONFIG_DIR: join(tmp, 'config-wrong') };
-  const r = await cli(['login', '--url', s.url, '--ca', caFile, '--user', 'admin', '--password-stdin', '--totp', wrong], { input: `${s.init.admin.password}\n`, env });
+  const r = await cli(['login', '--url', s.url, '--ca', caFile, '--user', 'admin', '--password-stdin', '--totp', wrong], {
+    input: `${s.init.admin.password}\n`,
+    env,
+  });
   assert.equal(r.code, 3);
   assert.match(r.stderr, /^error LOGIN_FAILED: /);
   assert.ok(!r.stderr.includes(s.init.admin.password));
@@ -179,7 +228,10 @@ test('admin signs in; user create prints the password once; a ReadOnly user enro
   assert.match(dup.stderr, /^error ALREADY_EXISTS: /);
 
   // First sign-in without a TTY: the enrollment token is stored, the secret printed.
-  const enroll = await cli(['--profile', 'reader', 'login', '--url', s.url, '--ca', caFile, '--user', 'reader', '--password-stdin', '--json'], { input: `${password}\n` });
+  const enroll = await cli(
+    ['--profile', 'reader', 'login', '--url', s.url, '--ca', caFile, '--user', 'reader', '--password-stdin', '--json'],
+    { input: `${password}\n` },
+  );
   assert.equal(enroll.code, 0, enroll.stderr);
   const e = json<{ status: string; secret: string; next: string }>(enroll);
   assert.equal(e.status, 'mfa-enrollment-required');
@@ -199,12 +251,23 @@ test('admin signs in; user create prints the password once; a ReadOnly user enro
   assert.match(denied.stderr, /^error ACCESS_DENIED: /);
   const listed = await cli(['--profile', 'reader', 'user', 'list', '--json']);
   assert.equal(listed.code, 0, listed.stderr);
-  assert.deepEqual(json<{ users: { name: string }[] }>(listed).users.map((u) => u.name).sort(), ['admin', 'reader']);
+  assert.deepEqual(
+    json<{ users: { name: string }[] }>(listed)
+      .users.map((u) => u.name)
+      .sort(),
+    ['admin', 'reader'],
+  );
 });
 
 test('policy simulate exits 0 on allow and 10 on deny, naming the deciding statement', async () => {
   const doc = join(tmp, 'deny.json');
-  writeFileSync(doc, JSON.stringify({ version: '2026-01-01', statements: [{ sid: 'NoUserReads', effect: 'deny', actions: ['user:Get'], resources: ['*'] }] }));
+  writeFileSync(
+    doc,
+    JSON.stringify({
+      version: '2026-01-01',
+      statements: [{ sid: 'NoUserReads', effect: 'deny', actions: ['user:Get'], resources: ['*'] }],
+    }),
+  );
   for (const args of [
     ['group', 'create', 'auditors', '--description', 'read-only people'],
     ['group', 'add-member', 'auditors', 'reader'],
@@ -265,7 +328,10 @@ test('network and TLS failures exit 8; a profile others can read is refused', as
   const otherCa = join(tmp, 'data', 'ca.pem'); // the CA of the server started in the first test
   const [unreachable, tls, http] = await Promise.all([
     cli(['whoami'], { env: { SIGHTLINE_CONFIG_DIR: none, SIGHTLINE_URL: 'https://127.0.0.1:1', SIGHTLINE_TOKEN: 'sls_x' } }),
-    cli(['login', '--url', s.url, '--ca', otherCa, '--user', 'admin', '--password-stdin', '--totp', '000000'], { input: 'x\n', env: { SIGHTLINE_CONFIG_DIR: none } }),
+    cli(['login', '--url', s.url, '--ca', otherCa, '--user', 'admin', '--password-stdin', '--totp', '000000'], {
+      input: 'x\n',
+      env: { SIGHTLINE_CONFIG_DIR: none },
+    }),
     cli(['login', '--url', s.url.replace('https', 'http'), '--user', 'admin', '--password-stdin'], { env: { SIGHTLINE_CONFIG_DIR: none } }),
   ]);
   assert.equal(unreachable.code, 8);

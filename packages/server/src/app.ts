@@ -6,6 +6,8 @@ import { AccessService } from './access/access.service.js';
 import { AuditRepository } from './audit/audit.repository.js';
 import { auditRoutes } from './audit/audit.routes.js';
 import { AuditService } from './audit/audit.service.js';
+import { kmsRoutes } from './kms/kms.routes.js';
+import { KmsService } from './kms/kms.service.js';
 import { systemClock, type Clock } from './clock.js';
 import { storageUrl, type Config } from './config/config.js';
 import { createRequestHandler } from './http/pipeline.js';
@@ -38,6 +40,7 @@ export interface Services {
   apiKeys: ApiKeyService;
   projects: ProjectService;
   audit: AuditService;
+  kms: KmsService;
 }
 
 export interface ServiceOptions {
@@ -53,10 +56,17 @@ export function buildServices(config: Config, db: OpenedDatabase, rootKey: RootK
   const userRepo = new UserRepository(store);
   const access = new AccessService(new AccessRepository(store), clock);
   const auth = new AuthService(store, userRepo, rootKey, clock, config.auth, options.onLoginEvent);
+  const audit = new AuditService(store, new AuditRepository(store), rootKey, clock, options.logger ?? silentLogger, {
+    checkpointIntervalMs: config.audit.checkpointIntervalSeconds * 1000,
+    checkpointEveryEvents: config.audit.checkpointEveryEvents,
+  });
+  const kms = new KmsService(store, rootKey, access, audit, clock);
   return {
     store,
     rootKey,
     clock,
+    audit,
+    kms,
     userRepo,
     access,
     auth,
@@ -64,10 +74,6 @@ export function buildServices(config: Config, db: OpenedDatabase, rootKey: RootK
     groups: new GroupService(store, userRepo, access, clock),
     apiKeys: new ApiKeyService(store, clock, config.auth.apiKeyMaxDays),
     projects: new ProjectService(store, clock),
-    audit: new AuditService(store, new AuditRepository(store), rootKey, clock, options.logger ?? silentLogger, {
-      checkpointIntervalMs: config.audit.checkpointIntervalSeconds * 1000,
-      checkpointEveryEvents: config.audit.checkpointEveryEvents,
-    }),
   };
 }
 
@@ -82,6 +88,7 @@ export function buildRoutes(s: Services): Route[] {
     ...accessRoutes(s.access, s.userRepo, s.groups),
     ...projectRoutes(s.projects),
     ...auditRoutes(s.audit),
+    ...kmsRoutes(s.kms),
   );
   return routes;
 }
@@ -124,6 +131,7 @@ export async function startControlPlane(config: Config, options: ServiceOptions 
   const url = config.server.publicUrl ?? `https://localhost:${port}`;
   const sweeper = setInterval(() => {
     services.auth.sweep().catch((err: unknown) => logger.warn('session sweep failed', { error: String(err) }));
+    services.kms.destroyDue().catch((err: unknown) => logger.warn('key destruction sweep failed', { error: String(err) }));
   }, 60_000);
   sweeper.unref();
   logger.info('control plane listening', { url, tlsMin: config.tls.minVersion, fips: config.fips, storage: db.engine });

@@ -32,7 +32,16 @@ const TLS_VERIFY_CODES = new Set([
   'CERT_REVOKED',
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
-const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE']);
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ETIMEDOUT',
+  'EPIPE',
+]);
 
 /** Checks a server URL: HTTPS only, no credentials in it (seed point 8). Returns it without a trailing slash. */
 export function checkServerUrl(raw: string): string {
@@ -42,11 +51,13 @@ export function checkServerUrl(raw: string): string {
   } catch {
     throw new CliError('URL_INVALID', `${JSON.stringify(raw)} is not a URL; give one like https://sightline.example.com:8443.`, EXIT.USAGE);
   }
-  if (url.protocol !== 'https:') throw new CliError('URL_INVALID', 'The server URL must start with https:// (Sightline serves HTTPS only).', EXIT.USAGE);
+  if (url.protocol !== 'https:')
+    throw new CliError('URL_INVALID', 'The server URL must start with https:// (Sightline serves HTTPS only).', EXIT.USAGE);
   if (url.username !== '' || url.password !== '') {
     throw new CliError('URL_INVALID', 'Do not put credentials in the URL; sign in with "sightline login --user NAME".', EXIT.USAGE);
   }
-  if (url.search !== '' || url.hash !== '') throw new CliError('URL_INVALID', 'The server URL must not carry a query or fragment.', EXIT.USAGE);
+  if (url.search !== '' || url.hash !== '')
+    throw new CliError('URL_INVALID', 'The server URL must not carry a query or fragment.', EXIT.USAGE);
   return url.toString().replace(/\/+$/, '');
 }
 
@@ -65,7 +76,12 @@ function networkError(err: unknown, url: string): CliError {
     );
   }
   if (UNREACHABLE_CODES.has(code)) {
-    return new CliError('SERVER_UNREACHABLE', `Cannot reach ${url} (${code}); check the URL and that the server is running.`, EXIT.UNREACHABLE, { cause: err });
+    return new CliError(
+      'SERVER_UNREACHABLE',
+      `Cannot reach ${url} (${code}); check the URL and that the server is running.`,
+      EXIT.UNREACHABLE,
+      { cause: err },
+    );
   }
   if (code.startsWith('ERR_SSL') || code === 'EPROTO' || code.startsWith('ERR_TLS')) {
     return new CliError('TLS_HANDSHAKE_FAILED', `The TLS handshake with ${url} failed (${why}).`, EXIT.UNREACHABLE, { cause: err });
@@ -102,7 +118,13 @@ export class ApiClient {
 
   /** The same server and CA with another token (after login). */
   withToken(token: string): ApiClient {
-    return new ApiClient({ url: this.url, ...(this.ca === undefined ? {} : { ca: this.ca }), token, timeoutMs: this.timeoutMs, maxResponseBytes: this.maxBytes });
+    return new ApiClient({
+      url: this.url,
+      ...(this.ca === undefined ? {} : { ca: this.ca }),
+      token,
+      timeoutMs: this.timeoutMs,
+      maxResponseBytes: this.maxBytes,
+    });
   }
 
   /** Sends one request; the answer is checked against `schema` when given. */
@@ -114,7 +136,11 @@ export class ApiClient {
     try {
       parsed = text === '' ? {} : JSON.parse(text);
     } catch {
-      throw new CliError('BAD_RESPONSE', `The server answered ${status} with a body that is not JSON; is ${this.url} a Sightline server?`, EXIT.UNEXPECTED);
+      throw new CliError(
+        'BAD_RESPONSE',
+        `The server answered ${status} with a body that is not JSON; is ${this.url} a Sightline server?`,
+        EXIT.UNEXPECTED,
+      );
     }
     if (status >= 400) {
       const e = api.errorResponse.safeParse(parsed);
@@ -124,7 +150,11 @@ export class ApiClient {
     if (options.schema === undefined) return parsed;
     const checked = options.schema.safeParse(parsed);
     if (!checked.success) {
-      throw new CliError('BAD_RESPONSE', `The server's answer to ${method} ${path} has an unexpected shape; the CLI and server versions may differ.`, EXIT.UNEXPECTED);
+      throw new CliError(
+        'BAD_RESPONSE',
+        `The server's answer to ${method} ${path} has an unexpected shape; the CLI and server versions may differ.`,
+        EXIT.UNEXPECTED,
+      );
     }
     return checked.data;
   }
@@ -157,7 +187,11 @@ export class ApiClient {
         },
         (res) => {
           const tooLarge = (): CliError =>
-            new CliError('RESPONSE_TOO_LARGE', `The server's answer is larger than ${this.maxBytes} bytes; refusing to read it.`, EXIT.UNEXPECTED);
+            new CliError(
+              'RESPONSE_TOO_LARGE',
+              `The server's answer is larger than ${this.maxBytes} bytes; refusing to read it.`,
+              EXIT.UNEXPECTED,
+            );
           if (Number(res.headers['content-length'] ?? 0) > this.maxBytes) return fail(tooLarge());
           const chunks: Buffer[] = [];
           let size = 0;

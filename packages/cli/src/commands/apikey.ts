@@ -10,7 +10,8 @@ const APIKEYS = '/api/v1/apikeys';
 /** A whole number in [min, max] for a flag; anything else is a usage error (exit 2). */
 export function intInRange(min: number, max: number): (value: string) => number {
   return (value) => {
-    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) throw new InvalidArgumentError(`Give a whole number from ${min} to ${max}.`);
+    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max)
+      throw new InvalidArgumentError(`Give a whole number from ${min} to ${max}.`);
     return Number(value);
   };
 }

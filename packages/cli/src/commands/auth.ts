@@ -23,13 +23,20 @@ const noTty = (what: string, flag: string): CliError =>
 /** Password + TOTP sign-in; asks for the code on a terminal when the server wants one. */
 async function signIn(client: ApiClient, user: string, password: string, totp: string | undefined): Promise<Session> {
   const attempt = (code: string | undefined): Promise<Session> =>
-    client.request('POST', '/api/v1/auth/login', { body: { user, password, ...(code === undefined ? {} : { totp: code }) }, schema: api.loginResponse });
+    client.request('POST', '/api/v1/auth/login', {
+      body: { user, password, ...(code === undefined ? {} : { totp: code }) },
+      schema: api.loginResponse,
+    });
   try {
     return await attempt(totp);
   } catch (err) {
     if (!(err instanceof ApiError && err.code === 'MFA_REQUIRED' && totp === undefined)) throw err;
     if (!isInteractive()) {
-      throw new CliError('MFA_REQUIRED', 'The server asks for the 6-digit code from your authenticator app; pass it with --totp CODE.', EXIT.AUTH);
+      throw new CliError(
+        'MFA_REQUIRED',
+        'The server asks for the 6-digit code from your authenticator app; pass it with --totp CODE.',
+        EXIT.AUTH,
+      );
     }
     return attempt(await promptLine('Authenticator code: '));
   }
@@ -68,15 +75,28 @@ async function login(ctx: CliContext, opts: LoginOptions): Promise<void> {
     if (!isInteractive()) {
       save(session);
       const next = `sightline mfa confirm --code CODE${name === 'default' ? '' : ` --profile ${name}`}`;
-      if (opts.json === true) printJson({ status: 'mfa-enrollment-required', user, profile: name, secret: e.secret, otpauthUri: e.otpauthUri, expiresAt: session.expiresAt, next });
+      if (opts.json === true)
+        printJson({
+          status: 'mfa-enrollment-required',
+          user,
+          profile: name,
+          secret: e.secret,
+          otpauthUri: e.otpauthUri,
+          expiresAt: session.expiresAt,
+          next,
+        });
       else printLine([...lines, `Then, within 10 minutes, run: ${next}`].join('\n'));
       return;
     }
     notice(lines.join('\n'));
-    session = await enrolling.request('POST', '/api/v1/auth/mfa/confirm', { body: { code: await promptLine('First code from the app: ') }, schema: api.loginResponse });
+    session = await enrolling.request('POST', '/api/v1/auth/mfa/confirm', {
+      body: { code: await promptLine('First code from the app: ') },
+      schema: api.loginResponse,
+    });
   }
   save(session);
-  if (opts.json === true) printJson({ status: 'signed-in', user, profile: name, url, expiresAt: session.expiresAt, mfaPresent: session.mfaPresent });
+  if (opts.json === true)
+    printJson({ status: 'signed-in', user, profile: name, url, expiresAt: session.expiresAt, mfaPresent: session.mfaPresent });
   else printLine(`Signed in to ${url} as ${user} (profile ${name}) until ${session.expiresAt}.`);
 }
 
@@ -95,12 +115,15 @@ export function registerAuthCommands(program: Command, ctx: CliContext): void {
     .option('--password-stdin', 'read the password from the first line of stdin')
     .option('--totp <CODE>', 'the 6-digit code from your authenticator app')
     .option('--json', 'print the result as JSON')
-    .addHelpText('after', '\nExample:\n  printf %s "$PW" | sightline login --url https://localhost:8443 --ca ./data/ca.pem --user admin --password-stdin --totp 123456')
+    .addHelpText(
+      'after',
+      '\nExample:\n  printf %s "$PW" | sightline login --url https://localhost:8443 --ca ./data/ca.pem --user admin --password-stdin --totp 123456',
+    )
     .action((opts: LoginOptions) => login(ctx, opts));
 
   program
     .command('logout')
-    .description("ends the session on the server and removes the token from the profile")
+    .description('ends the session on the server and removes the token from the profile')
     .option('--json', 'print the result as JSON')
     .action(async (opts: JsonOption) => {
       const name = ctx.profileName;
@@ -108,7 +131,10 @@ export function registerAuthCommands(program: Command, ctx: CliContext): void {
       if (profile?.token === undefined) throw new CliError('NOT_LOGGED_IN', `Profile "${name}" is not signed in.`, EXIT.AUTH);
       const { token: _token, scope: _scope, expiresAt: _expiresAt, ...rest } = profile;
       try {
-        await new ApiClient({ url: profile.url, token: profile.token, ...(profile.ca === undefined ? {} : { ca: profile.ca }) }).request('POST', '/api/v1/auth/logout');
+        await new ApiClient({ url: profile.url, token: profile.token, ...(profile.ca === undefined ? {} : { ca: profile.ca }) }).request(
+          'POST',
+          '/api/v1/auth/logout',
+        );
       } catch (err) {
         // An expired or revoked token is already signed out; anything else is reported after the local token is gone.
         if (!(err instanceof ApiError && err.status === 401)) {
@@ -147,16 +173,28 @@ export function registerAuthCommands(program: Command, ctx: CliContext): void {
     .action(async (opts: JsonOption & { code: string }) => {
       const name = ctx.profileName;
       const profile = ctx.profiles.get(name);
-      const session = await ctx.client({ enrollment: true }).request('POST', '/api/v1/auth/mfa/confirm', { body: { code: opts.code }, schema: api.loginResponse });
-      if (profile !== undefined) ctx.profiles.put(name, { ...profile, token: session.token, scope: session.scope, expiresAt: session.expiresAt });
-      if (opts.json === true) printJson({ status: 'signed-in', user: profile?.user, profile: name, expiresAt: session.expiresAt, mfaPresent: session.mfaPresent });
+      const session = await ctx
+        .client({ enrollment: true })
+        .request('POST', '/api/v1/auth/mfa/confirm', { body: { code: opts.code }, schema: api.loginResponse });
+      if (profile !== undefined)
+        ctx.profiles.put(name, { ...profile, token: session.token, scope: session.scope, expiresAt: session.expiresAt });
+      if (opts.json === true)
+        printJson({
+          status: 'signed-in',
+          user: profile?.user,
+          profile: name,
+          expiresAt: session.expiresAt,
+          mfaPresent: session.mfaPresent,
+        });
       else printLine(`TOTP enrolled; signed in${profile?.user === undefined ? '' : ` as ${profile.user}`} until ${session.expiresAt}.`);
     });
 
   const password = program.command('password').description('your own password');
   password
     .command('change')
-    .description('changes your password; your other sessions end. Asks on a terminal, else reads current and new password as two lines of stdin')
+    .description(
+      'changes your password; your other sessions end. Asks on a terminal, else reads current and new password as two lines of stdin',
+    )
     .option('--json', 'print the result as JSON')
     .action(async (opts: JsonOption) => {
       const client = ctx.client();
@@ -165,7 +203,8 @@ export function registerAuthCommands(program: Command, ctx: CliContext): void {
       if (isInteractive()) {
         currentPassword = await promptHidden('Current password: ');
         newPassword = await promptHidden('New password: ');
-        if ((await promptHidden('New password again: ')) !== newPassword) throw new CliError('PASSWORD_MISMATCH', 'The two new passwords differ; nothing was changed.', EXIT.INVALID);
+        if ((await promptHidden('New password again: ')) !== newPassword)
+          throw new CliError('PASSWORD_MISMATCH', 'The two new passwords differ; nothing was changed.', EXIT.INVALID);
       } else {
         [currentPassword = '', newPassword = ''] = await readSecretLines(2, 'the current and the new password');
       }

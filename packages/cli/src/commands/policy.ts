@@ -140,7 +140,9 @@ export function registerPolicyCommands(program: Command, ctx: CliContext): void 
       policy
         .command(verb)
         .argument('<role>', 'Admin, Operator, Developer, Auditor or ReadOnly')
-        .description(verb === 'grant-role' ? 'grants a built-in role to a user or group for a project, or * for all' : 'revokes a role grant'),
+        .description(
+          verb === 'grant-role' ? 'grants a built-in role to a user or group for a project, or * for all' : 'revokes a role grant',
+        ),
     )
       .requiredOption('--project <PROJECT>', 'a project name, or * for all projects')
       .option('--json', 'print the result as JSON')
@@ -170,9 +172,14 @@ export function registerPolicyCommands(program: Command, ctx: CliContext): void 
       });
       if (res.decision === 'deny') process.exitCode = EXIT.SIMULATE_DENY;
       if (opts.json === true) return printJson(res);
-      const why = { allowed: 'a statement allows it', 'explicit-deny': 'a statement explicitly denies it', 'implicit-deny': 'no statement allows it' }[res.reason];
+      const why = {
+        allowed: 'a statement allows it',
+        'explicit-deny': 'a statement explicitly denies it',
+        'implicit-deny': 'no statement allows it',
+      }[res.reason];
       printLine(`${res.decision.toUpperCase()}: ${why}.`);
       const m = res.matched;
-      if (m !== undefined) printLine(`Decided by ${m.policy}, statement ${m.statementIndex}${m.sid === undefined ? '' : ` (sid ${m.sid})`}.`);
+      if (m !== undefined)
+        printLine(`Decided by ${m.policy}, statement ${m.statementIndex}${m.sid === undefined ? '' : ` (sid ${m.sid})`}.`);
     });
 }

@@ -78,7 +78,10 @@ export function registerServerCommands(program: Command): void {
     .option('--admin <NAME>', 'name of the first admin user', 'admin')
     .option('--name <DNS_OR_IP>', 'an extra DNS name or IP for the server certificate (repeatable)', collect, [])
     .option('--port <N>', 'HTTPS port (default 8443)', intInRange(0, 65535))
-    .option('--storage-url <URL>', 'postgres://… for PostgreSQL (default: embedded SQLite); SIGHTLINE_STORAGE_URL keeps a password out of ps')
+    .option(
+      '--storage-url <URL>',
+      'postgres://… for PostgreSQL (default: embedded SQLite); SIGHTLINE_STORAGE_URL keeps a password out of ps',
+    )
     .option('--json', 'print everything as one JSON object, for scripts')
     .addHelpText('after', '\nExample:\n  sightline server init --data-dir /var/lib/sightline --name sightline.example.com')
     .action((opts: InitOptions) => init(opts));

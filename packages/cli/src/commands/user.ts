@@ -10,7 +10,8 @@ type UserView = z.infer<typeof api.userView>;
 /** `ReadOnly@*` → `{ role: 'ReadOnly', project: '*' }`; collects repeated `--role` flags. */
 export function collectRole(value: string, previous: { role: string; project: string }[]): { role: string; project: string }[] {
   const at = value.lastIndexOf('@');
-  if (at <= 0 || at === value.length - 1) throw new InvalidArgumentError('Give a role as ROLE@PROJECT, e.g. Operator@default or ReadOnly@*.');
+  if (at <= 0 || at === value.length - 1)
+    throw new InvalidArgumentError('Give a role as ROLE@PROJECT, e.g. Operator@default or ReadOnly@*.');
   return [...previous, { role: value.slice(0, at), project: value.slice(at + 1) }];
 }
 
@@ -37,7 +38,12 @@ export function registerUserCommands(program: Command, ctx: CliContext): void {
     .command('create')
     .argument('<name>', 'user name')
     .description('creates a user; a generated initial password is printed once. The user enrolls TOTP at first sign-in')
-    .option('--role <ROLE@PROJECT>', 'grant a built-in role (Admin, Operator, Developer, Auditor, ReadOnly) for a project or * (repeatable)', collectRole, [])
+    .option(
+      '--role <ROLE@PROJECT>',
+      'grant a built-in role (Admin, Operator, Developer, Auditor, ReadOnly) for a project or * (repeatable)',
+      collectRole,
+      [],
+    )
     .option('--password-stdin', 'set the initial password from the first line of stdin instead of generating one')
     .option('--json', 'print the result as JSON')
     .addHelpText('after', '\nExample:\n  sightline user create alice --role Operator@default --role ReadOnly@*')
@@ -85,7 +91,10 @@ export function registerUserCommands(program: Command, ctx: CliContext): void {
       printLine(`Deleted user ${name}.`);
     });
 
-  for (const [verb, disabled] of [['disable', true], ['enable', false]] as const) {
+  for (const [verb, disabled] of [
+    ['disable', true],
+    ['enable', false],
+  ] as const) {
     user
       .command(verb)
       .argument('<name>', 'user name')

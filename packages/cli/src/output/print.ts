@@ -13,17 +13,20 @@ export function notice(text: string): void {
   process.stderr.write(`${text}\n`);
 }
 
-/** Control characters from the server are shown escaped, never sent to the terminal. */
-function cell(value: unknown): string {
-  const text =
-    value === undefined || value === null || value === ''
-      ? '-'
-      : Array.isArray(value)
-        ? value.map(String).join(',') || '-'
-        : typeof value === 'object'
-          ? JSON.stringify(value)
-          : String(value as string | number | boolean);
+/** Control characters (a hostile server's terminal escapes) are shown escaped, never sent to the terminal. */
+export function printable(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+function cell(value: unknown): string {
+  let text: string;
+  if (value === undefined || value === null || value === '') text = '-';
+  else if (typeof value === 'string') text = value;
+  else if (typeof value === 'number' || typeof value === 'boolean') text = String(value);
+  else if (Array.isArray(value))
+    text = value.length === 0 ? '-' : value.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(',');
+  else text = JSON.stringify(value);
+  return printable(text);
 }
 
 /**
@@ -39,7 +42,13 @@ function cell(value: unknown): string {
 export function printTable<T extends object>(rows: readonly T[], columns: readonly (keyof T & string)[]): void {
   const table = [columns.map((c) => c.toUpperCase()), ...rows.map((r) => columns.map((c) => cell(r[c])))];
   const widths = columns.map((_, i) => Math.max(...table.map((line) => (line[i] ?? '').length)));
-  for (const line of table) printLine(line.map((v, i) => (i === line.length - 1 ? v : v.padEnd(widths[i] ?? 0))).join('  ').trimEnd());
+  for (const line of table)
+    printLine(
+      line
+        .map((v, i) => (i === line.length - 1 ? v : v.padEnd(widths[i] ?? 0)))
+        .join('  ')
+        .trimEnd(),
+    );
 }
 
 /** Prints `label: value` pairs, labels aligned. */

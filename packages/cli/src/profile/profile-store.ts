@@ -12,7 +12,10 @@ export const PROFILES_FILE = 'profiles.json';
 const profileSchema = z.object({
   url: z.string().min(1).max(2048),
   /** The CA certificate (PEM text) the server's certificate must chain to. */
-  ca: z.string().max(64 * 1024).optional(),
+  ca: z
+    .string()
+    .max(64 * 1024)
+    .optional(),
   token: z.string().max(1024).optional(),
   /** `mfa-enroll`: the token may only finish TOTP enrollment (`sightline mfa confirm`). */
   scope: z.enum(['full', 'mfa-enroll']).optional(),
@@ -75,16 +78,23 @@ export class ProfileStore {
     if (!existsSync(this.file)) return { version: 1, profiles: {} };
     this.checkModes();
     if (statSync(this.file).size > MAX_PROFILES_BYTES) {
-      throw new CliError('PROFILE_INVALID', `${this.file} is larger than ${MAX_PROFILES_BYTES} bytes; remove it and sign in again.`, EXIT.UNEXPECTED);
+      throw new CliError(
+        'PROFILE_INVALID',
+        `${this.file} is larger than ${MAX_PROFILES_BYTES} bytes; remove it and sign in again.`,
+        EXIT.UNEXPECTED,
+      );
     }
     let parsed: unknown;
     try {
       parsed = JSON.parse(readFileSync(this.file, 'utf8'));
     } catch (err) {
-      throw new CliError('PROFILE_INVALID', `${this.file} is not valid JSON; remove it and sign in again.`, EXIT.UNEXPECTED, { cause: err });
+      throw new CliError('PROFILE_INVALID', `${this.file} is not valid JSON; remove it and sign in again.`, EXIT.UNEXPECTED, {
+        cause: err,
+      });
     }
     const result = fileSchema.safeParse(parsed);
-    if (!result.success) throw new CliError('PROFILE_INVALID', `${this.file} is not a Sightline profiles file; remove it and sign in again.`, EXIT.UNEXPECTED);
+    if (!result.success)
+      throw new CliError('PROFILE_INVALID', `${this.file} is not a Sightline profiles file; remove it and sign in again.`, EXIT.UNEXPECTED);
     return result.data;
   }
 
@@ -105,7 +115,11 @@ export class ProfileStore {
   private checkDir(): void {
     const mode = statSync(this.dir).mode;
     if ((mode & 0o077) !== 0) {
-      throw new CliError('PROFILE_INSECURE', `${this.dir} is mode ${octal(mode)}; others may read your tokens. Run "chmod 700 ${this.dir}".`, EXIT.UNEXPECTED);
+      throw new CliError(
+        'PROFILE_INSECURE',
+        `${this.dir} is mode ${octal(mode)}; others may read your tokens. Run "chmod 700 ${this.dir}".`,
+        EXIT.UNEXPECTED,
+      );
     }
   }
 
@@ -114,7 +128,11 @@ export class ProfileStore {
     this.checkDir();
     const mode = statSync(this.file).mode;
     if ((mode & 0o777) !== 0o600) {
-      throw new CliError('PROFILE_INSECURE', `${this.file} is mode ${octal(mode)}, not 0600; others may read your tokens. Run "chmod 600 ${this.file}".`, EXIT.UNEXPECTED);
+      throw new CliError(
+        'PROFILE_INSECURE',
+        `${this.file} is mode ${octal(mode)}, not 0600; others may read your tokens. Run "chmod 600 ${this.file}".`,
+        EXIT.UNEXPECTED,
+      );
     }
   }
 }

@@ -6,7 +6,7 @@ import type { Logger } from '../logging/logger.js';
 import type { Store } from '../storage/store.js';
 import { mapError } from './error-mapper.js';
 import { HttpError } from './http-error.js';
-import type { Principal, RequestContext, Route, Router } from './router.js';
+import { StreamBody, type Principal, type RequestContext, type Route, type Router } from './router.js';
 import { setSecurityHeaders } from './security-headers.js';
 
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
@@ -116,6 +116,16 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(payload);
 }
 
+function sendStream(res: ServerResponse, status: number, body: StreamBody): void {
+  res.statusCode = status;
+  res.setHeader('Content-Type', body.contentType);
+  if (body.contentLength !== undefined) res.setHeader('Content-Length', body.contentLength);
+  for (const [k, v] of Object.entries(body.headers)) res.setHeader(k, v);
+  body.stream.on('error', () => res.destroy());
+  res.on('close', () => body.stream.destroy());
+  body.stream.pipe(res);
+}
+
 export function createRequestHandler(deps: PipelineDeps): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     void handle(deps, req, res);
@@ -171,6 +181,15 @@ async function handle(deps: PipelineDeps, req: IncomingMessage, res: ServerRespo
       } catch (err) {
         throw new HttpError('BODY_NOT_JSON', 'The request body is not valid JSON.', { cause: err });
       }
+    } else if (route.rawBody !== undefined) {
+      const type = String(req.headers['content-type'] ?? '');
+      if (type.split(';')[0]?.trim().toLowerCase() !== route.rawBody.contentType) {
+        throw new HttpError('UNSUPPORTED_MEDIA_TYPE', `Send the body as ${route.rawBody.contentType}.`);
+      }
+      const declared = req.headers['content-length'];
+      if (declared !== undefined && Number(declared) > route.rawBody.maxBytes) {
+        throw new HttpError('BODY_TOO_LARGE', `The upload is larger than ${route.rawBody.maxBytes} bytes.`, { details: { limit: route.rawBody.maxBytes } });
+      }
     } else {
       req.resume();
     }
@@ -191,6 +210,11 @@ async function handle(deps: PipelineDeps, req: IncomingMessage, res: ServerRespo
     const query = route.query === undefined ? undefined : validate(route.query, Object.fromEntries(url.searchParams), 'query');
     const body = route.body === undefined ? undefined : validate(route.body, rawBody, 'body');
     const ctx: RequestContext = { requestId, sourceIp, userAgent, principal, params: matched.params, body, query };
+    if (route.rawBody !== undefined) {
+      ctx.raw = req;
+      const declared = req.headers['content-length'];
+      if (declared !== undefined && /^\d+$/.test(declared)) ctx.rawLength = Number(declared);
+    }
     audit.resource = route.resource?.(ctx) ?? audit.resource;
     audit.parameters = { ...matched.params, ...redact(query, route.secretFields ?? []), ...redact(body, route.secretFields ?? []) };
 
@@ -207,7 +231,11 @@ async function handle(deps: PipelineDeps, req: IncomingMessage, res: ServerRespo
     };
     const result = active.transactional === false ? await work() : await deps.store.transaction(work);
     if (active.transactional === false) await deps.store.transaction(() => record('allowed'));
-    send(res, route.status ?? 200, result);
+    if (result instanceof StreamBody) {
+      sendStream(res, route.status ?? 200, result);
+    } else {
+      send(res, route.status ?? 200, result);
+    }
     deps.logger.debug('request', { requestId, route: route.path, status: route.status ?? 200, ms: Math.round(performance.now() - started) });
   } catch (err) {
     let mapped = mapError(err, requestId);

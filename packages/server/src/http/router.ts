@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { z } from 'zod';
 
 /** Who is calling. Devices arrive with the device API (a later part). */
@@ -25,6 +26,23 @@ export interface RequestContext<B = unknown, Q = unknown> {
   params: Readonly<Record<string, string>>;
   body: B;
   query: Q;
+  /** The request body as a stream, for routes declared with `rawBody`. */
+  raw?: Readable;
+  /** Declared length of a raw body, when the client sent Content-Length. */
+  rawLength?: number;
+}
+
+/**
+ * A handler returns this to stream a response (artifact downloads) instead
+ * of JSON. The pipeline pipes it and destroys it if the client goes away.
+ */
+export class StreamBody {
+  constructor(
+    readonly stream: Readable,
+    readonly contentType: string,
+    readonly contentLength?: number,
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {}
 }
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -56,6 +74,11 @@ export interface Route<B = unknown, Q = unknown, R = unknown> {
   query?: z.ZodType<Q>;
   response?: z.ZodType<R>;
   maxBodyBytes?: number;
+  /**
+   * Stream the request body to the handler (`ctx.raw`) instead of parsing
+   * JSON: for uploads. The handler enforces `maxBytes` as it reads.
+   */
+  rawBody?: { contentType: string; maxBytes: number };
   status?: number;
   /**
    * false: the handler manages its own transactions (login must keep its

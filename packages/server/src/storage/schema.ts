@@ -19,6 +19,31 @@ export interface Database {
   audit_nodes: AuditNodesTable;
   audit_head: AuditHeadTable;
   audit_checkpoints: AuditCheckpointsTable;
+  kms_keys: KmsKeysTable;
+  kms_key_versions: KmsKeyVersionsTable;
+}
+
+export interface KmsKeysTable {
+  id: string;
+  project: string;
+  name: string;
+  managed_by: 'service' | 'customer';
+  purpose: string;
+  state: 'enabled' | 'disabled' | 'pending-deletion' | 'destroyed';
+  description: string;
+  policy: string | null;
+  current_version: number;
+  created_at: number;
+  deletion_at: number | null;
+  destroyed_at: number | null;
+}
+
+export interface KmsKeyVersionsTable {
+  key_id: string;
+  version: number;
+  /** Key material sealed under the root key; null once destroyed. */
+  material_sealed: string | null;
+  created_at: number;
 }
 
 export interface AuditEventsTable {
