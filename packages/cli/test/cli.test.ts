@@ -219,11 +219,9 @@ test('admin signs in; user create prints the password once; a ReadOnly user enro
   const password = /Initial password: (\S+)/.exec(created.stdout)?.[1] ?? '';
   assert.ok(password.length >= 8);
   assert.equal(created.stdout.split(password).length, 2, 'the password appears exactly once');
-  const described = await cli(['user', 'describe', 'reader', '--json']);
+  const [described, dup] = await Promise.all([cli(['user', 'describe', 'reader', '--json']), cli(['user', 'create', 'reader'])]);
   assert.equal(json(described)['name'], 'reader');
   assert.ok(!described.stdout.includes(password));
-
-  const dup = await cli(['user', 'create', 'reader']);
   assert.equal(dup.code, 6);
   assert.match(dup.stderr, /^error ALREADY_EXISTS: /);
 
@@ -246,10 +244,12 @@ test('admin signs in; user create prints the password once; a ReadOnly user enro
   const who = await cli(['--profile', 'reader', 'whoami', '--json']);
   assert.deepEqual(json(who)['roles'], [{ role: 'ReadOnly', project: '*' }]);
 
-  const denied = await cli(['--profile', 'reader', 'user', 'create', 'mallory']);
+  const [denied, listed] = await Promise.all([
+    cli(['--profile', 'reader', 'user', 'create', 'mallory']),
+    cli(['--profile', 'reader', 'user', 'list', '--json']),
+  ]);
   assert.equal(denied.code, 4);
   assert.match(denied.stderr, /^error ACCESS_DENIED: /);
-  const listed = await cli(['--profile', 'reader', 'user', 'list', '--json']);
   assert.equal(listed.code, 0, listed.stderr);
   assert.deepEqual(
     json<{ users: { name: string }[] }>(listed)
@@ -268,15 +268,18 @@ test('policy simulate exits 0 on allow and 10 on deny, naming the deciding state
       statements: [{ sid: 'NoUserReads', effect: 'deny', actions: ['user:Get'], resources: ['*'] }],
     }),
   );
-  for (const args of [
-    ['group', 'create', 'auditors', '--description', 'read-only people'],
-    ['group', 'add-member', 'auditors', 'reader'],
-    ['policy', 'create', 'no-user-reads', '--file', doc],
-    ['policy', 'attach', 'no-user-reads', '--group', 'auditors'],
-  ]) {
-    const r = await cli(args);
-    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
-  }
+  // Two independent chains at once: group then membership, policy then attachment.
+  const chain = async (...commands: string[][]): Promise<void> => {
+    for (const args of commands) {
+      const r = await cli(args);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    }
+  };
+  await Promise.all([
+    chain(['group', 'create', 'auditors', '--description', 'read-only people'], ['group', 'add-member', 'auditors', 'reader']),
+    chain(['policy', 'create', 'no-user-reads', '--file', doc]),
+  ]);
+  await chain(['policy', 'attach', 'no-user-reads', '--group', 'auditors']);
   const sim = (user: string, action: string, extra: string[] = []): Promise<Result> =>
     cli(['policy', 'simulate', '--user', user, '--action', action, '--resource', 'srn:sightline::user/admin', ...extra]);
   const [allow, explicit, implicit, neither] = await Promise.all([
@@ -309,12 +312,11 @@ test('apikey create prints the token once; SIGHTLINE_TOKEN/URL/CA override the p
   assert.equal(created.code, 0, created.stderr);
   const { key, token } = json<{ key: { id: string }; token: string }>(created);
   const env = { SIGHTLINE_CONFIG_DIR: join(tmp, 'config-none'), SIGHTLINE_URL: s.url, SIGHTLINE_CA: caFile, SIGHTLINE_TOKEN: token };
-  const who = await cli(['whoami', '--json'], { env });
+  const [who, list] = await Promise.all([cli(['whoami', '--json'], { env }), cli(['apikey', 'list'])]);
   assert.equal(who.code, 0, who.stderr);
   assert.equal(json(who)['type'], 'apikey');
   assert.equal(json(who)['name'], 'ci');
 
-  const list = await cli(['apikey', 'list']);
   assert.match(list.stdout, new RegExp(`^${key.id} +ci +admin +active`, 'm'));
   assert.ok(!list.stdout.includes(token));
   assert.equal((await cli(['apikey', 'revoke', key.id])).code, 0);

@@ -30,6 +30,12 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   'POST /api/v1/roles/revocations': { principalType: 'user', principal: 'admin', role: 'Admin', project: '*' },
   'POST /api/v1/projects': { name: 'p2' },
   'DELETE /api/v1/projects/:name': undefined,
+  'POST /api/v1/projects/:project/keys': { name: 'k1' },
+  'POST /api/v1/projects/:project/keys/:name/rotate': undefined,
+  'POST /api/v1/projects/:project/keys/:name/enable': undefined,
+  'POST /api/v1/projects/:project/keys/:name/disable': undefined,
+  'POST /api/v1/projects/:project/keys/:name/schedule-deletion': {},
+  'POST /api/v1/projects/:project/keys/:name/cancel-deletion': undefined,
 };
 
 async function signIn(s: TestServer, admin: string, name: string, roles: { role: string; project: string }[]): Promise<string> {
@@ -59,7 +65,7 @@ for (const engine of await engines()) {
       for (const r of routes) {
         const key = `${r.method} ${r.path}`;
         assert.ok(key in SAMPLE_BODIES, `add a sample body for ${key}`);
-        const path = r.path.replace(/:([a-zA-Z]+)/g, (_m, k: string) => (k === 'type' ? 'user' : k === 'id' ? 'a'.repeat(24) : 'admin'));
+        const path = r.path.replace(/:([a-zA-Z]+)/g, (_m, k: string) => (k === 'type' ? 'user' : k === 'id' ? 'a'.repeat(24) : k === 'project' ? 'default' : 'admin'));
         const body = SAMPLE_BODIES[key] ?? (r.body === undefined ? undefined : {});
         const res = await s.call<Err>(r.method, path, body, token);
         assert.equal(res.status, 403, `${key}: ${JSON.stringify(res.body)}`);

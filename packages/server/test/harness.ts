@@ -26,8 +26,8 @@ export interface TestServer {
   init: InitResult;
   plane: ControlPlane;
   call<T = Record<string, unknown>>(method: string, path: string, body?: unknown, token?: string, headers?: Record<string, string>): Promise<ApiResponse<T>>;
-  /** Signs the first admin in with password + TOTP and returns the token. */
-  adminToken(): Promise<string>;
+  /** Signs the first admin in with password + TOTP and returns the token (cached; `fresh` signs in again). */
+  adminToken(fresh?: boolean): Promise<string>;
   /**
    * The server's clock is frozen (starting at the real time) so TOTP steps
    * are under the test's control: `code` moves it one 30 s step forward and
@@ -112,8 +112,8 @@ export async function startTestServer(options: { engine?: Engine; config?: Recor
     clock,
     code,
     nowSeconds: () => Math.floor(clock.now() / 1000),
-    async adminToken() {
-      if (adminToken !== undefined) return adminToken;
+    async adminToken(fresh = false) {
+      if (adminToken !== undefined && !fresh) return adminToken;
       const res = await call<{ token: string }>('POST', '/api/v1/auth/login', {
         user: init.admin.name,
         password: init.admin.password,
