@@ -104,7 +104,7 @@ export interface ControlPlane {
 export async function startControlPlane(config: Config, options: ServiceOptions & { logger?: Logger } = {}): Promise<ControlPlane> {
   const logger = options.logger ?? createLogger(config.log.level);
   if (config.fips) enableFipsOrThrow();
-  const rootKey = RootKey.load(config.dataDir);
+  const rootKey = RootKey.open(config.dataDir);
   const material = loadServerMaterial(config, rootKey);
   const db = await openDatabase({ url: storageUrl(config), poolSize: config.storage.poolSize });
   const services = buildServices(config, db, rootKey, { ...options, logger });

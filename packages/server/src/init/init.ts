@@ -17,6 +17,8 @@ export interface InitOptions {
   names?: string[];
   port?: number;
   storageUrl?: string;
+  /** Derive the root key from this passphrase (scrypt) instead of keeping a key file. */
+  rootPassphrase?: string;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -46,7 +48,7 @@ export async function initDataDir(options: InitOptions): Promise<InitResult> {
   };
   writeFileSync(join(dataDir, CONFIG_FILE), `${JSON.stringify(fileConfig, null, 2)}\n`, { mode: 0o600 });
   const config = loadConfig(dataDir, options.env ?? process.env);
-  const rootKey = RootKey.create(dataDir);
+  const rootKey = options.rootPassphrase === undefined ? RootKey.create(dataDir) : RootKey.createFromPassphrase(dataDir, options.rootPassphrase);
   const { caPem } = await createServerMaterial(dataDir, rootKey, defaultServerNames(config.tls.extraNames));
   const db = await openDatabase({ url: storageUrl(config) });
   try {

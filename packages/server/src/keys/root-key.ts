@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SightlineError } from '@sightline/core';
@@ -7,6 +7,14 @@ export type RootKeyErrorCode = 'ROOT_KEY_MISSING' | 'ROOT_KEY_INVALID' | 'ROOT_K
 export class RootKeyError extends SightlineError<RootKeyErrorCode> {}
 
 export const ROOT_KEY_FILE = 'root.key';
+/** For a passphrase-derived root key: the KDF parameters and a check value (no secret). */
+export const ROOT_KDF_FILE = 'root.kdf.json';
+export const ROOT_PASSPHRASE_ENV = 'SIGHTLINE_ROOT_PASSPHRASE';
+const CHECK_CONTEXT = 'root-key-check';
+const CHECK_TEXT = 'sightline root key check v1';
+// scrypt at N=2^17, r=8: ~128 MiB and a fraction of a second, once per start.
+const SCRYPT = { N: 2 ** 17, r: 8, p: 1, maxmem: 256 * 1024 * 1024 } as const;
+const MIN_PASSPHRASE = 16;
 
 /**
  * The control plane's root key: 32 random bytes in `DIR/root.key` (0600). It
@@ -23,6 +31,59 @@ export class RootKey {
     writeFileSync(file, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
     chmodSync(file, 0o600);
     return new RootKey(key);
+  }
+
+  /**
+   * A root key derived from a passphrase with scrypt (nothing secret on
+   * disk: only the salt and a sealed check value that tells a wrong
+   * passphrase from corrupted data).
+   */
+  static createFromPassphrase(dataDir: string, passphrase: string): RootKey {
+    if ([...passphrase].length < MIN_PASSPHRASE) {
+      throw new RootKeyError('ROOT_KEY_INVALID', `The root passphrase must be at least ${MIN_PASSPHRASE} characters.`);
+    }
+    const file = join(dataDir, ROOT_KDF_FILE);
+    if (existsSync(file) || existsSync(join(dataDir, ROOT_KEY_FILE))) throw new RootKeyError('ROOT_KEY_EXISTS', `${dataDir} already has a root key; refusing to replace it.`);
+    const salt = randomBytes(16);
+    const key = new RootKey(scryptSync(passphrase.normalize('NFKC'), salt, 32, SCRYPT));
+    const params = { kdf: 'scrypt', N: SCRYPT.N, r: SCRYPT.r, p: SCRYPT.p, salt: salt.toString('base64'), check: key.seal(Buffer.from(CHECK_TEXT), CHECK_CONTEXT) };
+    writeFileSync(file, `${JSON.stringify(params, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+    return key;
+  }
+
+  static fromPassphrase(dataDir: string, passphrase: string): RootKey {
+    const file = join(dataDir, ROOT_KDF_FILE);
+    let params: { kdf?: unknown; N?: unknown; r?: unknown; p?: unknown; salt?: unknown; check?: unknown };
+    try {
+      params = JSON.parse(readFileSync(file, 'utf8')) as typeof params;
+    } catch (err) {
+      throw new RootKeyError('ROOT_KEY_MISSING', `${file} is missing or unreadable; it holds the root key's KDF parameters.`, { cause: err });
+    }
+    if (params.kdf !== 'scrypt' || typeof params.salt !== 'string' || typeof params.check !== 'string' || typeof params.N !== 'number' || typeof params.r !== 'number' || typeof params.p !== 'number') {
+      throw new RootKeyError('ROOT_KEY_INVALID', `${file} is not a valid root key KDF file.`);
+    }
+    if (params.N > 2 ** 20 || params.r > 32 || params.p > 4) throw new RootKeyError('ROOT_KEY_INVALID', `${file} asks for KDF costs beyond the allowed caps.`);
+    const key = new RootKey(
+      scryptSync(passphrase.normalize('NFKC'), Buffer.from(params.salt, 'base64'), 32, { N: params.N, r: params.r, p: params.p, maxmem: SCRYPT.maxmem * 4 }),
+    );
+    try {
+      key.open(params.check, CHECK_CONTEXT);
+    } catch (err) {
+      throw new RootKeyError('ROOT_KEY_INVALID', 'The root passphrase is wrong (the check value does not open).', { cause: err });
+    }
+    return key;
+  }
+
+  /** The root key of a data folder: the passphrase one when the folder has a KDF file, else the key file. */
+  static open(dataDir: string, env: NodeJS.ProcessEnv = process.env): RootKey {
+    if (existsSync(join(dataDir, ROOT_KDF_FILE))) {
+      const passphrase = env[ROOT_PASSPHRASE_ENV];
+      if (passphrase === undefined || passphrase === '') {
+        throw new RootKeyError('ROOT_KEY_MISSING', `This data folder's root key comes from a passphrase: set ${ROOT_PASSPHRASE_ENV} before starting the server.`);
+      }
+      return RootKey.fromPassphrase(dataDir, passphrase);
+    }
+    return RootKey.load(dataDir);
   }
 
   static load(dataDir: string): RootKey {
