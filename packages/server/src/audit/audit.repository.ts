@@ -38,19 +38,13 @@ export class AuditRepository implements HashReader {
   }
 
   /**
-   * The current tree size, locked for the rest of the transaction: on
-   * PostgreSQL a row lock serialises appends across replicas; SQLite's
-   * write transaction already does.
+   * Reserves the next leaf index: one UPDATE … RETURNING that also takes the
+   * write lock on the head row until the transaction ends, so concurrent
+   * appends (several replicas on PostgreSQL) are serialised and gap-free.
    */
-  async lockHead(): Promise<number> {
-    if (this.store.engine === 'postgres') {
-      const r = await sql<{ size: number }>`select size from audit_head where id = 1 for update`.execute(this.store.db);
-      return Number(r.rows[0]?.size ?? 0);
-    }
-    // Take SQLite's write lock now (a no-op update) so the size cannot move under us.
-    await this.store.db.updateTable('audit_head').set({ size: sql`size` }).where('id', '=', 1).execute();
-    const row = await this.store.db.selectFrom('audit_head').select('size').where('id', '=', 1).executeTakeFirstOrThrow();
-    return Number(row.size);
+  async reserveLeaf(): Promise<number> {
+    const row = await this.store.db.updateTable('audit_head').set({ size: sql`size + 1` }).where('id', '=', 1).returning('size').executeTakeFirstOrThrow();
+    return Number(row.size) - 1;
   }
 
   async size(): Promise<number> {
@@ -58,7 +52,7 @@ export class AuditRepository implements HashReader {
     return Number(row.size);
   }
 
-  async append(event: AuditEventRow, nodes: readonly StoredNode[], newSize: number): Promise<void> {
+  async append(event: AuditEventRow, nodes: readonly StoredNode[]): Promise<void> {
     await this.store.db.insertInto('audit_events').values(event).execute();
     if (nodes.length > 0) {
       await this.store.db
@@ -66,7 +60,6 @@ export class AuditRepository implements HashReader {
         .values(nodes.map((n) => ({ level: n.level, idx: n.index, hash: b64(n.hash) })))
         .execute();
     }
-    await this.store.db.updateTable('audit_head').set({ size: newSize }).where('id', '=', 1).execute();
   }
 
   async list(f: AuditFilter): Promise<AuditEventRow[]> {

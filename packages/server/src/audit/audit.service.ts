@@ -94,7 +94,7 @@ export class AuditService implements AuditSink {
   /** Appends one event; must run inside the caller's transaction (it joins it). */
   async record(r: AuditRecord): Promise<void> {
     await this.store.transaction(async () => {
-      const size = await this.repo.lockHead();
+      const size = await this.repo.reserveLeaf();
       const project = projectOf(r.resource);
       const line = eventLine({ ...r, seq: size, project });
       const nodes = await appendLeaves(this.repo, size, [Buffer.from(line)]);
@@ -114,7 +114,6 @@ export class AuditService implements AuditSink {
           line,
         },
         nodes,
-        size + 1,
       );
       if (size + 1 - this.lastCheckpointSize >= this.settings.checkpointEveryEvents) this.checkpointSoon();
     });

@@ -69,10 +69,32 @@ export const configSchema = z
       })
       .strict()
       .default({ checkpointIntervalSeconds: 300, checkpointEveryEvents: 10000 }),
+    artifacts: z
+      .object({
+        /** Largest artifact accepted (plaintext bytes); checked while streaming. */
+        maxObjectBytes: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).default(8 * 1024 ** 3),
+        /** Plaintext bytes per encrypted segment (4 KiB to 16 MiB); memory per transfer is about one segment. */
+        segmentBytes: z.number().int().min(4096).max(16 * 1024 * 1024).default(1024 * 1024),
+      })
+      .strict()
+      .default({ maxObjectBytes: 8 * 1024 ** 3, segmentBytes: 1024 * 1024 }),
     log: z
       .object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') })
       .strict()
       .default({ level: 'info' }),
+    /** The log store (seed point 19): retention default and the caps on each ingested batch. */
+    logs: z
+      .object({
+        /** Retention of a new log group unless it names its own (1–3650 days). */
+        defaultRetentionDays: z.number().int().min(1).max(3650).default(30),
+        /** Bytes of one batch: messages and fields, plus 26 per event (CloudWatch's accounting). */
+        maxBatchBytes: z.number().int().min(1024).max(4 * 1024 * 1024).default(1024 * 1024),
+        maxEventsPerBatch: z.number().int().min(1).max(100_000).default(10_000),
+        /** Bytes of one message (UTF-8). */
+        maxLineBytes: z.number().int().min(256).max(1024 * 1024).default(64 * 1024),
+      })
+      .strict()
+      .default({ defaultRetentionDays: 30, maxBatchBytes: 1024 * 1024, maxEventsPerBatch: 10_000, maxLineBytes: 64 * 1024 }),
   })
   .strict();
 

@@ -80,6 +80,17 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
+function checkRawBody(req: IncomingMessage, spec: NonNullable<Route['rawBody']>): void {
+  const type = String(req.headers['content-type'] ?? '');
+  if (type.split(';')[0]?.trim().toLowerCase() !== spec.contentType) {
+    throw new HttpError('UNSUPPORTED_MEDIA_TYPE', `Send the body as ${spec.contentType}.`);
+  }
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > spec.maxBytes) {
+    throw new HttpError('BODY_TOO_LARGE', `The upload is larger than ${spec.maxBytes} bytes.`, { details: { limit: spec.maxBytes } });
+  }
+}
+
 /** Zod issues become VALIDATION_FAILED naming the path, or the validator's own code. */
 function validate<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'query'): T {
   const result = schema.safeParse(value);
@@ -181,16 +192,7 @@ async function handle(deps: PipelineDeps, req: IncomingMessage, res: ServerRespo
       } catch (err) {
         throw new HttpError('BODY_NOT_JSON', 'The request body is not valid JSON.', { cause: err });
       }
-    } else if (route.rawBody !== undefined) {
-      const type = String(req.headers['content-type'] ?? '');
-      if (type.split(';')[0]?.trim().toLowerCase() !== route.rawBody.contentType) {
-        throw new HttpError('UNSUPPORTED_MEDIA_TYPE', `Send the body as ${route.rawBody.contentType}.`);
-      }
-      const declared = req.headers['content-length'];
-      if (declared !== undefined && Number(declared) > route.rawBody.maxBytes) {
-        throw new HttpError('BODY_TOO_LARGE', `The upload is larger than ${route.rawBody.maxBytes} bytes.`, { details: { limit: route.rawBody.maxBytes } });
-      }
-    } else {
+    } else if (route.rawBody === undefined) {
       req.resume();
     }
 
@@ -212,6 +214,7 @@ async function handle(deps: PipelineDeps, req: IncomingMessage, res: ServerRespo
     const ctx: RequestContext = { requestId, sourceIp, userAgent, principal, params: matched.params, body, query };
     if (route.rawBody !== undefined) {
       ctx.raw = req;
+      ctx.rawHeaders = req.headers;
       const declared = req.headers['content-length'];
       if (declared !== undefined && /^\d+$/.test(declared)) ctx.rawLength = Number(declared);
     }
@@ -219,18 +222,35 @@ async function handle(deps: PipelineDeps, req: IncomingMessage, res: ServerRespo
     audit.parameters = { ...matched.params, ...redact(query, route.secretFields ?? []), ...redact(body, route.secretFields ?? []) };
 
     const active = route;
+    // Reads change nothing, so they need no transaction of their own: only
+    // their audit event is written, in a short one (keeps SQLite's single
+    // writer free). Writes run in one transaction with their event.
+    const inTransaction = active.transactional !== false && active.method !== 'GET';
+    let recorded = false;
+    if (!inTransaction) {
+      ctx.commit = async (fn) => {
+        if (recorded) throw new Error('ctx.commit may run once per call');
+        await deps.store.transaction(async () => {
+          await fn();
+          await record('allowed');
+        });
+        recorded = true;
+      };
+    }
     const work = async (): Promise<unknown> => {
       if (active.action !== undefined && principal !== undefined) {
         await deps.authorizer.authorize(principal, active.action, audit.resource, { sourceIp });
       }
       authorized = true;
+      // A raw body is looked at only once the caller may send one (401/403 before 415/413).
+      if (active.rawBody !== undefined) checkRawBody(req, active.rawBody);
       const out = await active.handle(ctx);
       // Seed point 4 / fail closed: the event commits with the change, or neither does.
-      if (active.transactional !== false) await record('allowed');
+      if (inTransaction) await record('allowed');
       return out;
     };
-    const result = active.transactional === false ? await work() : await deps.store.transaction(work);
-    if (active.transactional === false) await deps.store.transaction(() => record('allowed'));
+    const result = inTransaction ? await deps.store.transaction(work) : await work();
+    if (!inTransaction && !recorded) await deps.store.transaction(() => record('allowed'));
     if (result instanceof StreamBody) {
       sendStream(res, route.status ?? 200, result);
     } else {

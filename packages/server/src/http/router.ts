@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { z } from 'zod';
+import { HttpError } from './http-error.js';
 
 /** Who is calling. Devices arrive with the device API (a later part). */
 export interface Principal {
@@ -30,6 +31,16 @@ export interface RequestContext<B = unknown, Q = unknown> {
   raw?: Readable;
   /** Declared length of a raw body, when the client sent Content-Length. */
   rawLength?: number;
+  /** Request headers, for routes declared with `rawBody` (a declared digest, say). */
+  rawHeaders?: Readonly<Record<string, string | string[] | undefined>>;
+  /**
+   * For `transactional: false` routes: runs `fn` in one transaction with the
+   * call's "allowed" audit event, so a change and its event commit together
+   * or not at all (seed point 4). Use it once, for the short final write of a
+   * long call (an upload's row); without it the pipeline records the event
+   * alone after the handler returns.
+   */
+  commit?: (fn: () => Promise<void>) => Promise<void>;
 }
 
 /**
@@ -105,16 +116,29 @@ interface Compiled {
   keys: string[];
 }
 
-/** Matches `/api/v1/users/:name` style paths; segment values are URL-decoded. */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch (cause) {
+    throw new HttpError('VALIDATION_FAILED', 'The URL path has a malformed %-escape.', { cause });
+  }
+}
+
+/**
+ * Matches `/api/v1/users/:name` style paths; segment values are URL-decoded.
+ * `:name+` takes one or more whole segments (`models/blazeface/1.0.onnx`),
+ * each decoded on its own; routes are tried in order, so put a more specific
+ * route (`:name+/content`) before a bare `:name+`.
+ */
 export class Router {
   private readonly compiled: Compiled[] = [];
 
   constructor(readonly routes: readonly Route[]) {
     for (const route of routes) {
       const keys: string[] = [];
-      const pattern = route.path.replace(/:([a-zA-Z]+)/g, (_m, key: string) => {
+      const pattern = route.path.replace(/:([a-zA-Z]+)(\+?)/g, (_m, key: string, many: string) => {
         keys.push(key);
-        return '([^/]+)';
+        return many === '+' ? '([^/]+(?:/[^/]+)*)' : '([^/]+)';
       });
       this.compiled.push({ route, regex: new RegExp(`^${pattern}$`), keys });
     }
@@ -129,7 +153,7 @@ export class Router {
       if (c.route.method !== method) continue;
       const params: Record<string, string> = {};
       c.keys.forEach((k, i) => {
-        params[k] = decodeURIComponent(m[i + 1] ?? '');
+        params[k] = (m[i + 1] ?? '').split('/').map(decodeSegment).join('/');
       });
       return { route: c.route, params };
     }

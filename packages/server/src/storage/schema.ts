@@ -21,6 +21,11 @@ export interface Database {
   audit_checkpoints: AuditCheckpointsTable;
   kms_keys: KmsKeysTable;
   kms_key_versions: KmsKeyVersionsTable;
+  secrets: SecretsTable;
+  log_groups: LogGroupsTable;
+  log_streams: LogStreamsTable;
+  log_chunks: LogChunksTable;
+  artifacts: ArtifactsTable;
 }
 
 export interface KmsKeysTable {
@@ -168,4 +173,77 @@ export interface ApiKeysTable {
 export interface SettingsTable {
   key: string;
   value: string;
+}
+
+export interface ArtifactsTable {
+  /** 32 hex digits: the backend object id and the envelope stream's object id. */
+  id: string;
+  project: string;
+  name: string;
+  /** Plaintext bytes. */
+  size: number;
+  /** SHA-256 of the plaintext, hex. */
+  sha256: string;
+  segment_size: number;
+  /** The KMS key whose current version wrapped the data key. */
+  key_id: string;
+  /** The data key wrapped by the KMS, base64. */
+  wrapped_key: string;
+  created_at: number;
+  /** Name of the principal that uploaded it. */
+  created_by: string;
+}
+
+export interface SecretsTable {
+  id: string;
+  project: string;
+  name: string;
+  description: string;
+  /** The KMS key whose current version wrapped the data key. */
+  key_id: string;
+  /** The secret's data key wrapped by the KMS (context `secret:ID:vVERSION`), base64. */
+  wrapped_key: string;
+  /** core `seal` of the value under the data key, AAD bound to id and version, base64. */
+  sealed_value: string;
+  version: number;
+  created_at: number;
+  rotated_at: number | null;
+  created_by: string;
+}
+
+export interface LogGroupsTable {
+  id: string;
+  project: string;
+  name: string;
+  description: string;
+  /** The KMS key new chunks are written under: the project's service logs key or a customer key. */
+  key_id: string;
+  retention_days: number;
+  /** Sequence number of the newest chunk; each batch bumps it under the row lock. */
+  last_seq: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface LogStreamsTable {
+  id: string;
+  group_id: string;
+  name: string;
+  created_at: number;
+}
+
+export interface LogChunksTable {
+  group_id: string;
+  /** Position in the group, in the order batches were stored (the read cursor walks it). */
+  seq: number;
+  stream_id: string;
+  first_time: number;
+  last_time: number;
+  count: number;
+  key_id: string;
+  /** The chunk's data key wrapped by the KMS, base64. */
+  wrapped_key: string;
+  /** core `seal` of gzip(JSONL), AAD bound to group, stream, seq, times and count, base64. */
+  sealed: string;
+  created_at: number;
 }

@@ -2,12 +2,16 @@ import type { Migration, MigrationProvider } from 'kysely';
 import * as m0001 from './0001-identity.js';
 import * as m0002 from './0002-audit.js';
 import * as m0003 from './0003-kms.js';
+import * as m0004 from './0004-artifacts.js';
+import * as m0005 from './0005-secrets-logs.js';
 
 /** Every migration, in order. One set for SQLite and PostgreSQL. */
 const migrations: Record<string, Migration> = {
   '0001-identity': m0001,
   '0002-audit': m0002,
   '0003-kms': m0003,
+  '0004-artifacts': m0004,
+  '0005-secrets-logs': m0005,
 };
 
 export const migrationProvider: MigrationProvider = {
