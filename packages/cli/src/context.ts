@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { ApiClient } from './client/api-client.js';
+import { ApiClient, checkServerUrl } from './client/api-client.js';
 import { CliError, EXIT } from './errors.js';
 import { readCaFile } from './files.js';
 import { ProfileStore, type Profile } from './profile/profile-store.js';
@@ -32,7 +32,8 @@ export class CliContext {
    * `enrollment`: the command works with a TOTP-enrollment token.
    */
   client(options: { enrollment?: boolean } = {}): ApiClient {
-    const envUrl = this.envValue('SIGHTLINE_URL');
+    const rawUrl = this.envValue('SIGHTLINE_URL');
+    const envUrl = rawUrl === undefined ? undefined : checkServerUrl(rawUrl);
     const envCa = this.envValue('SIGHTLINE_CA');
     const envToken = this.envValue('SIGHTLINE_TOKEN');
     const name = this.profileName;
@@ -48,7 +49,11 @@ export class CliContext {
     }
     const token = envToken ?? profile?.token;
     if (token === undefined) {
-      throw new CliError('NOT_LOGGED_IN', `Profile "${name}" is signed out; sign in with "sightline login".`, EXIT.AUTH);
+      const why =
+        envUrl !== undefined
+          ? `SIGHTLINE_URL is set but SIGHTLINE_TOKEN is not, and profile "${name}" holds no session for that URL`
+          : `Profile "${name}" is signed out; sign in with "sightline login"`;
+      throw new CliError('NOT_LOGGED_IN', `${why}.`, EXIT.AUTH);
     }
     if (envToken === undefined && profile?.expiresAt !== undefined && Date.parse(profile.expiresAt) <= Date.now()) {
       throw new CliError(

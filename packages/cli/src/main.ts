@@ -11,4 +11,12 @@
  */
 import { run } from './program.js';
 
+// A closed pipe (`sightline user list | head -1`) is the reader being done, not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 process.exitCode = await run(process.argv);

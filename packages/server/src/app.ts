@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { AccessRepository } from './access/access.repository.js';
 import { accessRoutes } from './access/access.routes.js';
 import { AccessService } from './access/access.service.js';
@@ -7,6 +8,14 @@ import { AuditRepository } from './audit/audit.repository.js';
 import { auditRoutes } from './audit/audit.routes.js';
 import { AuditService } from './audit/audit.service.js';
 import { kmsRoutes } from './kms/kms.routes.js';
+import { deviceApiRoutes, deviceRoutes } from './devices/device.routes.js';
+import { DeviceService } from './devices/device.service.js';
+import { certificateFingerprint, type Issued } from './tls/ca.js';
+import { loadCertificateAuthority, loadServerMaterial } from './tls/server-material.js';
+import { ArtifactRepository } from './artifacts/artifact.repository.js';
+import { artifactRoutes } from './artifacts/artifact.routes.js';
+import { ArtifactService } from './artifacts/artifact.service.js';
+import { LocalFsBackend } from './artifacts/local-fs.backend.js';
 import { KmsService } from './kms/kms.service.js';
 import { systemClock, type Clock } from './clock.js';
 import { storageUrl, type Config } from './config/config.js';
@@ -23,9 +32,15 @@ import { RootKey } from './keys/root-key.js';
 import { createLogger, silentLogger, type Logger } from './logging/logger.js';
 import { projectRoutes } from './projects/project.routes.js';
 import { ProjectService } from './projects/project.service.js';
+import { LogRepository } from './logs/log.repository.js';
+import { logRoutes } from './logs/log.routes.js';
+import { LogService } from './logs/log.service.js';
+import { noBindings, type SecretBindingLookup } from './secrets/secret-access.js';
+import { SecretRepository } from './secrets/secret.repository.js';
+import { secretRoutes } from './secrets/secret.routes.js';
+import { SecretService } from './secrets/secret.service.js';
 import { openDatabase, type OpenedDatabase } from './storage/database.js';
 import { Store } from './storage/store.js';
-import { loadServerMaterial } from './tls/server-material.js';
 import { enableFipsOrThrow, tlsOptions } from './tls/tls-options.js';
 
 export interface Services {
@@ -41,12 +56,20 @@ export interface Services {
   projects: ProjectService;
   audit: AuditService;
   kms: KmsService;
+  devices: DeviceService;
+  secrets: SecretService;
+  logs: LogService;
+  artifacts: ArtifactService;
 }
 
 export interface ServiceOptions {
   clock?: Clock;
+  /** Where agents reach this control plane; set once the listener is up. */
+  controlPlaneUrl?: () => string;
   logger?: Logger;
   onLoginEvent?: (e: LoginEvent) => Promise<void>;
+  /** Which devices may read which secrets (the device and app issues supply it); default: none. */
+  secretBindings?: SecretBindingLookup;
 }
 
 /** Wires repositories and services; each service gets only what it uses. */
@@ -61,19 +84,44 @@ export function buildServices(config: Config, db: OpenedDatabase, rootKey: RootK
     checkpointEveryEvents: config.audit.checkpointEveryEvents,
   });
   const kms = new KmsService(store, rootKey, access, audit, clock);
+  let ca: Issued | undefined;
+  let serverSha: string | undefined;
+  const devices = new DeviceService(store, () => (ca ??= loadCertificateAuthority(config.dataDir, rootKey)), audit, clock, {
+    controlPlaneUrl: options.controlPlaneUrl ?? (() => config.server.publicUrl ?? `https://localhost:${config.server.port}`),
+    serverCertSha256: () => (serverSha ??= certificateFingerprint(loadServerMaterial(config, rootKey).cert)),
+    provisioningValidityMinutes: config.devices.provisioningValidityMinutes,
+    operationalCertDays: config.devices.operationalCertDays,
+    onlineWindowSeconds: config.devices.onlineWindowSeconds,
+  });
+  const artifacts = new ArtifactService(
+    store,
+    new ArtifactRepository(store),
+    new LocalFsBackend(join(config.dataDir, 'artifacts')),
+    kms,
+    clock,
+    options.logger ?? silentLogger,
+    { maxObjectBytes: config.artifacts.maxObjectBytes, segmentBytes: config.artifacts.segmentBytes },
+  );
+  const projects = new ProjectService(store, clock);
+  const secrets = new SecretService(new SecretRepository(store), kms, projects, clock, options.secretBindings ?? noBindings);
+  const logs = new LogService(store, new LogRepository(store), kms, projects, audit, clock, config.logs);
   return {
     store,
     rootKey,
     clock,
     audit,
     kms,
+    devices,
+    artifacts,
     userRepo,
     access,
     auth,
     users: new UserService(store, userRepo, access, rootKey, clock, config.auth.requireMfa),
     groups: new GroupService(store, userRepo, access, clock),
     apiKeys: new ApiKeyService(store, clock, config.auth.apiKeyMaxDays),
-    projects: new ProjectService(store, clock),
+    projects,
+    secrets,
+    logs,
   };
 }
 
@@ -89,6 +137,11 @@ export function buildRoutes(s: Services): Route[] {
     ...projectRoutes(s.projects),
     ...auditRoutes(s.audit),
     ...kmsRoutes(s.kms),
+    ...deviceRoutes(s.devices),
+    ...deviceApiRoutes(s.devices),
+    ...secretRoutes(s.secrets),
+    ...logRoutes(s.logs),
+    ...artifactRoutes(s.artifacts),
   );
   return routes;
 }
@@ -107,19 +160,32 @@ export async function startControlPlane(config: Config, options: ServiceOptions 
   const rootKey = RootKey.open(config.dataDir);
   const material = loadServerMaterial(config, rootKey);
   const db = await openDatabase({ url: storageUrl(config), poolSize: config.storage.poolSize });
-  const services = buildServices(config, db, rootKey, { ...options, logger });
+  let url = config.server.publicUrl ?? '';
+  const services = buildServices(config, db, rootKey, { ...options, logger, controlPlaneUrl: () => url });
   await services.audit.start();
+  // Before listening, so no upload is in flight: whatever a crash left is garbage.
+  await services.artifacts.sweep({ olderThanMs: 0, orphans: true });
   const router = new Router(buildRoutes(services));
   const handler = createRequestHandler({
     router,
     store: services.store,
     authenticator: services.auth,
     authorizer: services.access,
+    devices: services.devices,
     audit: services.audit,
     logger,
     hstsMaxAgeSeconds: config.tls.hstsMaxAgeSeconds,
   });
-  const server = createServer({ ...tlsOptions({ minVersion: config.tls.minVersion, fips: config.fips }, material), keepAliveTimeout: 65_000 }, handler);
+  const server = createServer(
+    {
+      ...tlsOptions({ minVersion: config.tls.minVersion, fips: config.fips }, material),
+      // Devices authenticate with client certificates from the internal CA (mTLS on the
+      // same port); people never send one. The pipeline decides per route.
+      ...(material.caPem === undefined ? {} : { ca: material.caPem, requestCert: true, rejectUnauthorized: false }),
+      keepAliveTimeout: 65_000,
+    },
+    handler,
+  );
   server.maxConnections = config.server.maxConnections;
   server.headersTimeout = 20_000;
   server.requestTimeout = 60_000;
@@ -128,10 +194,12 @@ export async function startControlPlane(config: Config, options: ServiceOptions 
     server.listen(config.server.port, config.server.host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  const url = config.server.publicUrl ?? `https://localhost:${port}`;
+  url = config.server.publicUrl ?? `https://localhost:${port}`;
   const sweeper = setInterval(() => {
     services.auth.sweep().catch((err: unknown) => logger.warn('session sweep failed', { error: String(err) }));
     services.kms.destroyDue().catch((err: unknown) => logger.warn('key destruction sweep failed', { error: String(err) }));
+    services.logs.expire().catch((err: unknown) => logger.warn('log retention sweep failed', { error: String(err) }));
+    services.artifacts.sweep({ olderThanMs: 3_600_000, orphans: false }).catch((err: unknown) => logger.warn('artifact sweep failed', { error: String(err) }));
   }, 60_000);
   sweeper.unref();
   logger.info('control plane listening', { url, tlsMin: config.tls.minVersion, fips: config.fips, storage: db.engine });

@@ -30,12 +30,26 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   'POST /api/v1/roles/revocations': { principalType: 'user', principal: 'admin', role: 'Admin', project: '*' },
   'POST /api/v1/projects': { name: 'p2' },
   'DELETE /api/v1/projects/:name': undefined,
+  'POST /api/v1/projects/:project/devices': { name: 'd1' },
+  'PATCH /api/v1/projects/:project/devices/:name': { tags: { site: 'north' } },
+  'POST /api/v1/projects/:project/devices/:name/deregister': undefined,
+  'POST /api/v1/projects/:project/devices/:name/reboot': undefined,
+  'POST /api/v1/projects/:project/devices/:name/shutdown': undefined,
+  'POST /api/v1/projects/:project/devices/:name/reset': undefined,
   'POST /api/v1/projects/:project/keys': { name: 'k1' },
   'POST /api/v1/projects/:project/keys/:name/rotate': undefined,
   'POST /api/v1/projects/:project/keys/:name/enable': undefined,
   'POST /api/v1/projects/:project/keys/:name/disable': undefined,
   'POST /api/v1/projects/:project/keys/:name/schedule-deletion': {},
   'POST /api/v1/projects/:project/keys/:name/cancel-deletion': undefined,
+  'POST /api/v1/projects/:project/secrets': { name: 's1', value: 'not-a-real-secret' },
+  'POST /api/v1/projects/:project/secrets/:name/rotate': { value: 'not-a-real-secret' },
+  'DELETE /api/v1/projects/:project/secrets/:name': undefined,
+  'POST /api/v1/projects/:project/log-groups': { name: 'g1' },
+  'PATCH /api/v1/projects/:project/log-groups/:group': { retentionDays: 7 },
+  'POST /api/v1/projects/:project/log-groups/:group/streams/:stream/events': { events: [{ time: 0, message: 'x' }] },
+  'PUT /api/v1/projects/:project/artifacts/:name+': undefined,
+  'DELETE /api/v1/projects/:project/artifacts/:name+': undefined,
 };
 
 async function signIn(s: TestServer, admin: string, name: string, roles: { role: string; project: string }[]): Promise<string> {
@@ -65,7 +79,7 @@ for (const engine of await engines()) {
       for (const r of routes) {
         const key = `${r.method} ${r.path}`;
         assert.ok(key in SAMPLE_BODIES, `add a sample body for ${key}`);
-        const path = r.path.replace(/:([a-zA-Z]+)/g, (_m, k: string) => (k === 'type' ? 'user' : k === 'id' ? 'a'.repeat(24) : k === 'project' ? 'default' : 'admin'));
+        const path = r.path.replace(/:([a-zA-Z]+)\+?/g, (_m, k: string) => (k === 'type' ? 'user' : k === 'id' ? 'a'.repeat(24) : k === 'project' ? 'default' : 'admin'));
         const body = SAMPLE_BODIES[key] ?? (r.body === undefined ? undefined : {});
         const res = await s.call<Err>(r.method, path, body, token);
         assert.equal(res.status, 403, `${key}: ${JSON.stringify(res.body)}`);

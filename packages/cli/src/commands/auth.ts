@@ -105,8 +105,8 @@ export function registerAuthCommands(program: Command, ctx: CliContext): void {
     .command('login')
     .summary('signs in and stores a session in the profile')
     .description(
-      'Signs in with password and TOTP code and stores the session (mode 0600) in the profile.\n' +
-        'On a terminal it asks for what is missing; in scripts pass --password-stdin and --totp.\n' +
+      'Signs in with password and TOTP code and stores the session (mode 0600) in the profile. ' +
+        'On a terminal it asks for what is missing; in scripts pass --password-stdin and --totp. ' +
         'A user without an authenticator is walked through TOTP enrollment.',
     )
     .option('--url <URL>', "the server's HTTPS URL (default: the profile's)")

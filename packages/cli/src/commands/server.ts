@@ -6,12 +6,12 @@ import { intInRange } from './apikey.js';
 interface InitOptions extends JsonOption {
   dataDir: string;
   admin?: string;
-  name: string[];
+  name?: string[];
   port?: number;
   storageUrl?: string;
 }
 
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 const ONCE_WARNING =
   'The password and TOTP secret above are shown only this once and are not stored in plaintext. ' +
@@ -23,7 +23,7 @@ async function init(opts: InitOptions): Promise<void> {
   const r = await initDataDir({
     dataDir: opts.dataDir,
     ...(opts.admin === undefined ? {} : { adminName: opts.admin }),
-    ...(opts.name.length === 0 ? {} : { names: opts.name }),
+    ...(opts.name === undefined ? {} : { names: opts.name }),
     ...(opts.port === undefined ? {} : { port: opts.port }),
     ...(opts.storageUrl === undefined ? {} : { storageUrl: opts.storageUrl }),
   });
@@ -71,12 +71,12 @@ export function registerServerCommands(program: Command): void {
   server
     .command('init')
     .description(
-      'creates a data folder: config, root key, internal CA and server certificate, database, the default project\n' +
+      'creates a data folder: config, root key, internal CA and server certificate, database, the default project ' +
         'and the first admin. Prints the admin password and TOTP secret once.',
     )
     .requiredOption('--data-dir <DIR>', 'an empty or new folder for the server state')
     .option('--admin <NAME>', 'name of the first admin user', 'admin')
-    .option('--name <DNS_OR_IP>', 'an extra DNS name or IP for the server certificate (repeatable)', collect, [])
+    .option('--name <DNS_OR_IP>', 'an extra DNS name or IP for the server certificate (repeatable)', collect)
     .option('--port <N>', 'HTTPS port (default 8443)', intInRange(0, 65535))
     .option(
       '--storage-url <URL>',

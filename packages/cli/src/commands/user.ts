@@ -6,9 +6,13 @@ import { grants, printFields, printJson, printLine, printTable } from '../output
 import { readSecretLines } from '../prompt/prompt.js';
 
 type UserView = z.infer<typeof api.userView>;
+interface RoleGrant {
+  role: string;
+  project: string;
+}
 
 /** `ReadOnly@*` → `{ role: 'ReadOnly', project: '*' }`; collects repeated `--role` flags. */
-export function collectRole(value: string, previous: { role: string; project: string }[]): { role: string; project: string }[] {
+export function collectRole(value: string, previous: RoleGrant[] = []): RoleGrant[] {
   const at = value.lastIndexOf('@');
   if (at <= 0 || at === value.length - 1)
     throw new InvalidArgumentError('Give a role as ROLE@PROJECT, e.g. Operator@default or ReadOnly@*.');
@@ -42,17 +46,16 @@ export function registerUserCommands(program: Command, ctx: CliContext): void {
       '--role <ROLE@PROJECT>',
       'grant a built-in role (Admin, Operator, Developer, Auditor, ReadOnly) for a project or * (repeatable)',
       collectRole,
-      [],
     )
     .option('--password-stdin', 'set the initial password from the first line of stdin instead of generating one')
     .option('--json', 'print the result as JSON')
     .addHelpText('after', '\nExample:\n  sightline user create alice --role Operator@default --role ReadOnly@*')
-    .action(async (name: string, opts: JsonOption & { role: { role: string; project: string }[]; passwordStdin?: boolean }) => {
+    .action(async (name: string, opts: JsonOption & { role?: RoleGrant[]; passwordStdin?: boolean }) => {
       const password = opts.passwordStdin === true ? (await readSecretLines(1, 'the password'))[0] : undefined;
-      const body = { name, ...(password === undefined ? {} : { password }), ...(opts.role.length === 0 ? {} : { roles: opts.role }) };
+      const body = { name, ...(password === undefined ? {} : { password }), ...(opts.role === undefined ? {} : { roles: opts.role }) };
       const res = await ctx.client().request('POST', USERS, { body, schema: api.createUserResponse });
       if (opts.json === true) return printJson(res);
-      printLine(`Created user ${res.user.name}${opts.role.length === 0 ? '' : ` with ${grants(opts.role).join(', ')}`}.`);
+      printLine(`Created user ${res.user.name}${opts.role === undefined ? '' : ` with ${grants(opts.role).join(', ')}`}.`);
       if (res.initialPassword !== undefined) printLine(`Initial password: ${res.initialPassword}\n${SHOWN_ONCE}`);
     });
 

@@ -60,6 +60,15 @@ export const configSchema = z
       })
       .strict()
       .default({ requireMfa: true, sessionTtlSeconds: 8 * 3600, maxFailedLoginsPerHour: 100, apiKeyMaxDays: 365 }),
+    devices: z
+      .object({
+        /** How long a provisioning archive's certificate lives (5 minutes to 7 days). */
+        provisioningValidityMinutes: z.number().int().min(5).max(10080).default(60),
+        operationalCertDays: z.number().int().min(1).max(397).default(30),
+        onlineWindowSeconds: z.number().int().min(10).max(3600).default(90),
+      })
+      .strict()
+      .default({ provisioningValidityMinutes: 60, operationalCertDays: 30, onlineWindowSeconds: 90 }),
     audit: z
       .object({
         /** Sign a checkpoint at least this often… */

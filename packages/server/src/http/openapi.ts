@@ -9,12 +9,13 @@ function schemaOf(s: z.ZodType, io: 'input' | 'output'): unknown {
 export function openApiDocument(routes: readonly Route[], version: string): unknown {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of routes) {
-    const path = r.path.replace(/:([a-zA-Z]+)/g, '{$1}');
+    // `:name+` (several segments) is one {name} whose value may hold "/".
+    const path = r.path.replace(/:([a-zA-Z]+)\+?/g, '{$1}');
     const params = [...r.path.matchAll(/:([a-zA-Z]+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
     const op: Record<string, unknown> = {
       summary: r.summary,
       tags: [r.tag],
-      operationId: `${r.method.toLowerCase()}${r.path.replace(/[/:]+([a-z])/gi, (_m, c: string) => c.toUpperCase())}`,
+      operationId: `${r.method.toLowerCase()}${r.path.replace(/\+/g, '').replace(/[/:]+([a-z])/gi, (_m, c: string) => c.toUpperCase())}`,
       ...(r.action === undefined ? {} : { 'x-sightline-action': r.action }),
       security: r.auth === 'public' ? [] : [{ bearer: [] }],
       parameters: params,

@@ -1,23 +1,39 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import type { z } from 'zod';
 import { isSightlineError, SightlineError } from '@sightline/core';
 import type { Logger } from '../logging/logger.js';
 import type { Store } from '../storage/store.js';
 import { mapError } from './error-mapper.js';
 import { HttpError } from './http-error.js';
-import { StreamBody, type Principal, type RequestContext, type Route, type Router } from './router.js';
+import { Reply, StreamBody, type Principal, type RequestContext, type Route, type Router } from './router.js';
 import { setSecurityHeaders } from './security-headers.js';
 
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
 const MAX_URL_BYTES = 4096;
 
-export type AuthErrorCode = 'AUTH_REQUIRED' | 'AUTH_INVALID' | 'MFA_ENROLLMENT_REQUIRED';
+export type AuthErrorCode =
+  | 'AUTH_REQUIRED'
+  | 'AUTH_INVALID'
+  | 'MFA_ENROLLMENT_REQUIRED'
+  | 'WRONG_API'
+  | 'CERT_REQUIRED'
+  | 'CERT_UNTRUSTED'
+  | 'CERT_EXPIRED'
+  | 'PROVISIONING_CERT_EXPIRED';
 export class AuthError extends SightlineError<AuthErrorCode> {}
 
 export interface Authenticator {
   /** Resolves a bearer token to a principal or throws AUTH_INVALID. */
   authenticate(token: string, sourceIp: string): Promise<Principal>;
+}
+
+/** Resolves a verified client certificate (by serial and SHA-256) to a device principal. */
+export interface DeviceAuthenticator {
+  principalForCert(serial: string, sha256: string): Promise<Principal>;
+  /** The kind of a known certificate, to name an expired provisioning certificate as such. */
+  certKind(serial: string): Promise<'provisioning' | 'operational' | undefined>;
 }
 
 export interface Authorizer {
@@ -49,6 +65,7 @@ export interface PipelineDeps {
   store: Store;
   authenticator: Authenticator;
   authorizer: Authorizer;
+  devices?: DeviceAuthenticator;
   audit: AuditSink;
   logger: Logger;
   hstsMaxAgeSeconds: number;
@@ -112,6 +129,39 @@ function redact(body: unknown, secretFields: readonly string[]): Record<string, 
     out[k] = secretFields.includes(k) || /password|secret|token|totp|passphrase/i.test(k) ? '[redacted]' : v;
   }
   return out;
+}
+
+interface PeerCert {
+  serial: string;
+  sha256: string;
+}
+
+function peerCertificate(req: IncomingMessage): PeerCert | undefined {
+  const socket = req.socket as TLSSocket;
+  if (typeof socket.getPeerCertificate !== 'function') return undefined;
+  const cert = socket.getPeerCertificate();
+  if (cert === null || Object.keys(cert).length === 0 || cert.serialNumber === undefined) return undefined;
+  return { serial: cert.serialNumber.toLowerCase(), sha256: cert.fingerprint256.replaceAll(':', '').toLowerCase() };
+}
+
+/** mTLS: the TLS layer verified the chain against the internal CA; the device table decides the rest. */
+async function authenticateDevice(deps: PipelineDeps, req: IncomingMessage, peer: PeerCert | undefined): Promise<Principal> {
+  if (deps.devices === undefined || peer === undefined) {
+    throw new AuthError('CERT_REQUIRED', 'The device API needs the device\'s client certificate (mTLS); people and API keys use /api/v1.');
+  }
+  const socket = req.socket as TLSSocket;
+  if (!socket.authorized) {
+    const reason = String(socket.authorizationError ?? '');
+    if (reason === 'CERT_HAS_EXPIRED') {
+      const kind = await deps.devices.certKind(peer.serial);
+      if (kind === 'provisioning') {
+        throw new AuthError('PROVISIONING_CERT_EXPIRED', 'The provisioning certificate in this archive has expired; provision the device anew.');
+      }
+      throw new AuthError('CERT_EXPIRED', 'This device certificate has expired.');
+    }
+    throw new AuthError('CERT_UNTRUSTED', 'This client certificate was not issued by this control plane\'s CA.');
+  }
+  return deps.devices.principalForCert(peer.serial, peer.sha256);
 }
 
 function sourceIpOf(req: IncomingMessage): string {
@@ -197,21 +247,30 @@ async function handle(deps: PipelineDeps, req: IncomingMessage, res: ServerRespo
     }
 
     let principal: Principal | undefined;
-    if (route.auth !== 'public') {
+    const peer = peerCertificate(req);
+    if (route.auth === 'device') {
+      principal = await authenticateDevice(deps, req, peer);
+      audit.principal = { type: principal.type, id: principal.id, name: principal.name };
+    } else if (peer !== undefined) {
+      // Device certificates open the device API only (issue 5's matrix).
+      throw new AuthError('WRONG_API', 'A device certificate cannot call the user API; devices use /device/v1.');
+    } else if (route.auth !== 'public') {
       const header = req.headers.authorization ?? '';
       const token = /^Bearer ([A-Za-z0-9_.~+/-]{10,512}=*)$/.exec(header)?.[1];
       if (token === undefined) throw new AuthError('AUTH_REQUIRED', 'Sign in first ("sightline login") or send an API key as a Bearer token.');
       principal = await deps.authenticator.authenticate(token, sourceIp);
       audit.principal = { type: principal.type, id: principal.id, name: principal.name };
       if (route.auth === 'authenticated' && principal.enrollmentOnly) {
-        throw new AuthError('MFA_ENROLLMENT_REQUIRED', 'Finish TOTP enrollment ("sightline login" walks you through it) before using the API.');
+        throw new AuthError('MFA_ENROLLMENT_REQUIRED', 'Finish TOTP enrollment before using the API: "sightline login" on a terminal walks you through it, or "sightline mfa confirm --code CODE" from a script.');
       }
     }
 
     // Only validated (and so screened) values reach the audit trail, secrets redacted.
     const query = route.query === undefined ? undefined : validate(route.query, Object.fromEntries(url.searchParams), 'query');
     const body = route.body === undefined ? undefined : validate(route.body, rawBody, 'body');
-    const ctx: RequestContext = { requestId, sourceIp, userAgent, principal, params: matched.params, body, query };
+    const aborter = new AbortController();
+    res.once('close', () => aborter.abort());
+    const ctx: RequestContext = { requestId, sourceIp, userAgent, principal, params: matched.params, body, query, headers: req.headers, signal: aborter.signal };
     if (route.rawBody !== undefined) {
       ctx.raw = req;
       ctx.rawHeaders = req.headers;
@@ -253,6 +312,9 @@ async function handle(deps: PipelineDeps, req: IncomingMessage, res: ServerRespo
     if (!inTransaction && !recorded) await deps.store.transaction(() => record('allowed'));
     if (result instanceof StreamBody) {
       sendStream(res, route.status ?? 200, result);
+    } else if (result instanceof Reply) {
+      for (const [k, v] of Object.entries(result.headers)) res.setHeader(k, v);
+      send(res, result.status, result.status === 304 ? undefined : result.body);
     } else {
       send(res, route.status ?? 200, result);
     }

@@ -27,6 +27,10 @@ export interface RequestContext<B = unknown, Q = unknown> {
   params: Readonly<Record<string, string>>;
   body: B;
   query: Q;
+  /** Request headers, for the few routes that read one (If-None-Match). */
+  headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** Aborts when the client goes away (long-polls stop waiting). */
+  signal: AbortSignal;
   /** The request body as a stream, for routes declared with `rawBody`. */
   raw?: Readable;
   /** Declared length of a raw body, when the client sent Content-Length. */
@@ -41,6 +45,15 @@ export interface RequestContext<B = unknown, Q = unknown> {
    * alone after the handler returns.
    */
   commit?: (fn: () => Promise<void>) => Promise<void>;
+}
+
+/** A handler returns this for a status other than the route's, or extra headers (304, ETag). */
+export class Reply {
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {}
 }
 
 /**
@@ -61,9 +74,10 @@ export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 /**
  * - `public`: no credentials (login, health, OpenAPI);
  * - `enrollment`: a session that still has to enroll TOTP, or a full one;
- * - `authenticated`: a full session or an API key; `action` then decides.
+ * - `authenticated`: a full session or an API key; `action` then decides;
+ * - `device`: a device's client certificate (mTLS), provisioning or operational.
  */
-export type RouteAuth = 'public' | 'enrollment' | 'authenticated';
+export type RouteAuth = 'public' | 'enrollment' | 'authenticated' | 'device';
 
 export interface Route<B = unknown, Q = unknown, R = unknown> {
   method: HttpMethod;
@@ -98,7 +112,8 @@ export interface Route<B = unknown, Q = unknown, R = unknown> {
   transactional?: boolean;
   /** Body fields whose values never reach the audit trail or logs. */
   secretFields?: readonly string[];
-  handle(ctx: RequestContext<B, Q>): Promise<R>;
+  /** The body (checked against `response` in OpenAPI), or a Reply/StreamBody for special answers. */
+  handle(ctx: RequestContext<B, Q>): Promise<R | Reply | StreamBody>;
 }
 
 /**
@@ -138,7 +153,8 @@ export class Router {
       const keys: string[] = [];
       const pattern = route.path.replace(/:([a-zA-Z]+)(\+?)/g, (_m, key: string, many: string) => {
         keys.push(key);
-        return many === '+' ? '([^/]+(?:/[^/]+)*)' : '([^/]+)';
+        // `+` takes the rest (empty segments included, so the route can name the fault, not 404).
+        return many === '+' ? '(.+)' : '([^/]+)';
       });
       this.compiled.push({ route, regex: new RegExp(`^${pattern}$`), keys });
     }

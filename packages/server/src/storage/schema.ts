@@ -21,6 +21,9 @@ export interface Database {
   audit_checkpoints: AuditCheckpointsTable;
   kms_keys: KmsKeysTable;
   kms_key_versions: KmsKeyVersionsTable;
+  devices: DevicesTable;
+  device_certs: DeviceCertsTable;
+  device_jobs: DeviceJobsTable;
   secrets: SecretsTable;
   log_groups: LogGroupsTable;
   log_streams: LogStreamsTable;
@@ -246,4 +249,46 @@ export interface LogChunksTable {
   /** core `seal` of gzip(JSONL), AAD bound to group, stream, seq, times and count, base64. */
   sealed: string;
   created_at: number;
+}
+
+export interface DevicesTable {
+  id: string;
+  project: string;
+  name: string;
+  /** provisioned → registered → deregistered (needs a full reset) */
+  state: 'provisioned' | 'registered' | 'deregistered';
+  tags: string;
+  network: string;
+  /** SHA-256 of the encrypted archive handed out once; the archive itself is not kept. */
+  archive_sha256: string;
+  created_at: number;
+  registered_at: number | null;
+  deregistered_at: number | null;
+  last_seen_at: number | null;
+  /** The last heartbeat, as received (validated JSON). */
+  status: string | null;
+  integrity_state: 'verified' | 'compromised' | 'unchecked' | 'unknown';
+  agent_version: string | null;
+}
+
+export interface DeviceCertsTable {
+  serial: string;
+  device_id: string;
+  kind: 'provisioning' | 'operational';
+  sha256: string;
+  issued_at: number;
+  expires_at: number;
+  used_at: number | null;
+  revoked_at: number | null;
+}
+
+export interface DeviceJobsTable {
+  id: string;
+  device_id: string;
+  kind: 'reboot' | 'shutdown' | 'reset';
+  status: 'queued' | 'running' | 'succeeded' | 'failed';
+  message: string | null;
+  created_by: string;
+  created_at: number;
+  updated_at: number;
 }

@@ -1,0 +1,222 @@
+import { z } from 'zod';
+import { deviceApi, safeName } from '@sightline/protocol';
+import { defineRoute, Reply, type Principal, type Route } from '../http/router.js';
+import { DeviceError } from './device-errors.js';
+import type { DevicePrincipal, DeviceService } from './device.service.js';
+
+const p = (ctx: { params: Readonly<Record<string, string>> }): string => ctx.params['project'] ?? '';
+const n = (ctx: { params: Readonly<Record<string, string>> }): string => ctx.params['name'] ?? '';
+const deviceSrn = (ctx: { params: Readonly<Record<string, string>> }): string => `srn:sightline:${p(ctx)}:device/${n(ctx)}`;
+const okJob = z.object({ id: z.string(), kind: z.string(), status: z.string(), device: z.string() });
+
+const deviceView = z.object({
+  id: z.string(),
+  project: z.string(),
+  name: z.string(),
+  state: z.enum(['provisioned', 'registered', 'deregistered']),
+  tags: z.record(z.string(), z.string()),
+  online: z.boolean(),
+  lastSeenAt: z.string().nullable(),
+  offlineForSeconds: z.number().nullable(),
+  integrity: z.string(),
+  agentVersion: z.string().nullable(),
+  registeredAt: z.string().nullable(),
+  createdAt: z.string(),
+  network: z.unknown(),
+  status: z.unknown().optional(),
+});
+
+function device(principal: Principal | undefined): DevicePrincipal {
+  if (principal?.type !== 'device') throw new DeviceError('CERT_REQUIRED', 'The device API needs a device certificate.');
+  return principal as DevicePrincipal;
+}
+
+/** The operator's side: provision, list, describe, change, deregister, jobs. */
+export function deviceRoutes(devices: DeviceService): Route[] {
+  const base = '/api/v1/projects/:project/devices';
+  const job = (kind: 'reboot' | 'shutdown' | 'reset', action: string, summary: string): Route =>
+    defineRoute({
+      method: 'POST',
+      path: `${base}/:name/${kind}`,
+      tag: 'devices',
+      summary,
+      auth: 'authenticated',
+      action,
+      resource: deviceSrn,
+      response: okJob,
+      status: 202,
+      handle: (ctx) => devices.createJob(p(ctx), n(ctx), kind, ctx.principal?.name ?? ''),
+    });
+  return [
+    defineRoute({
+      method: 'POST',
+      path: base,
+      tag: 'devices',
+      summary: 'Provision a device: returns its encrypted configuration archive and one-time passphrase, once',
+      auth: 'authenticated',
+      action: 'device:Provision',
+      resource: (ctx) => `srn:sightline:${p(ctx)}:device/${ctx.body.name}`,
+      body: z
+        .object({
+          name: safeName('name'),
+          network: deviceApi.networkSettings.default({ mode: 'dhcp' }),
+          ntp: z.array(z.string().regex(/^[A-Za-z0-9.-]{1,253}$/)).max(4).default([]),
+          validityMinutes: z.number().int().min(5).max(10080).optional(),
+        })
+        .strict(),
+      response: z.object({ device: deviceView, archive: z.string(), archiveSha256: z.string(), passphrase: z.string(), provisioningExpiresAt: z.string() }),
+      status: 201,
+      handle: async (ctx) => {
+        const r = await devices.provision({
+          project: p(ctx),
+          name: ctx.body.name,
+          network: ctx.body.network,
+          ntp: ctx.body.ntp,
+          ...(ctx.body.validityMinutes === undefined ? {} : { validityMinutes: ctx.body.validityMinutes }),
+        });
+        return { ...r, archive: Buffer.from(r.archive).toString('base64') };
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      path: base,
+      tag: 'devices',
+      summary: 'List devices with online state, integrity and agent version',
+      auth: 'authenticated',
+      action: 'device:List',
+      resource: (ctx) => `srn:sightline:${p(ctx)}:device/*`,
+      response: z.object({ devices: z.array(deviceView) }),
+      handle: async (ctx) => ({ devices: await devices.list(p(ctx)) }),
+    }),
+    defineRoute({
+      method: 'GET',
+      path: `${base}/:name`,
+      tag: 'devices',
+      summary: 'Describe a device: last heartbeat, integrity, certificates',
+      auth: 'authenticated',
+      action: 'device:Get',
+      resource: deviceSrn,
+      handle: (ctx) => devices.describe(p(ctx), n(ctx)),
+    }),
+    defineRoute({
+      method: 'PATCH',
+      path: `${base}/:name`,
+      tag: 'devices',
+      summary: 'Rename a device or change its tags',
+      auth: 'authenticated',
+      action: 'device:Update',
+      resource: deviceSrn,
+      body: z
+        .object({
+          name: safeName('name').optional(),
+          tags: z.record(safeName('tag key'), z.string().max(256)).optional(),
+          removeTags: z.array(z.string().max(128)).max(50).default([]),
+        })
+        .strict(),
+      response: deviceView,
+      handle: async (ctx) => {
+        let v = await devices.tag(p(ctx), n(ctx), ctx.body.tags ?? {}, ctx.body.removeTags);
+        if (ctx.body.name !== undefined && ctx.body.name !== n(ctx)) v = await devices.rename(p(ctx), n(ctx), ctx.body.name);
+        return v;
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      path: `${base}/:name/deregister`,
+      tag: 'devices',
+      summary: 'Deregister: revoke every certificate at once; the device then needs a full reset',
+      auth: 'authenticated',
+      action: 'device:Deregister',
+      resource: deviceSrn,
+      response: deviceView,
+      handle: (ctx) => devices.deregister(p(ctx), n(ctx)),
+    }),
+    job('reboot', 'device:Reboot', 'Queue a reboot job'),
+    job('shutdown', 'device:Reboot', 'Queue a shutdown job'),
+    job('reset', 'device:Reset', 'Queue a full reset (crypto-erase) job; the certificates are revoked when it runs'),
+    defineRoute({
+      method: 'GET',
+      path: `${base}/:name/jobs`,
+      tag: 'devices',
+      summary: 'The device\'s jobs, newest first, with their progress',
+      auth: 'authenticated',
+      action: 'device:Get',
+      resource: deviceSrn,
+      handle: async (ctx) => ({ jobs: await devices.jobs(p(ctx), n(ctx)) }),
+    }),
+  ];
+}
+
+/** The device's side (mTLS): register, renew, desired state, heartbeat, jobs. */
+export function deviceApiRoutes(devices: DeviceService): Route[] {
+  return [
+    defineRoute({
+      method: 'POST',
+      path: '/device/v1/register',
+      tag: 'device-api',
+      summary: 'Trade the provisioning certificate (single use) and a CSR for an operational certificate',
+      auth: 'device',
+      auditAction: 'device:Register',
+      body: deviceApi.registerRequest,
+      response: deviceApi.registerResponse,
+      handle: (ctx) => devices.register(device(ctx.principal), ctx.body.csrPem),
+    }),
+    defineRoute({
+      method: 'POST',
+      path: '/device/v1/certificate/renew',
+      tag: 'device-api',
+      summary: 'Renew the operational certificate with a new key',
+      auth: 'device',
+      auditAction: 'device:RenewCertificate',
+      body: deviceApi.renewRequest,
+      response: deviceApi.renewResponse,
+      handle: (ctx) => devices.renew(device(ctx.principal), ctx.body.csrPem),
+    }),
+    defineRoute({
+      method: 'GET',
+      path: '/device/v1/desired-state',
+      tag: 'device-api',
+      summary: 'Long-poll for the desired state (If-None-Match + wait, at most 30 s); 304 when unchanged',
+      auth: 'device',
+      auditAction: 'device:GetDesiredState',
+      query: z.object({ wait: z.string().regex(/^\d{1,2}$/).transform(Number).pipe(z.number().max(30)).default(0) }).strict(),
+      response: deviceApi.desiredState,
+      handle: async (ctx) => {
+        const me = device(ctx.principal);
+        devices.assertOperational(me);
+        const etag = typeof ctx.headers['if-none-match'] === 'string' ? ctx.headers['if-none-match'].replaceAll('"', '') : undefined;
+        const state = await devices.waitForChange(me, etag, ctx.query.wait * 1000, ctx.signal);
+        if (state === undefined) return new Reply(304, undefined, { ETag: `"${etag ?? ''}"` });
+        return new Reply(200, state, { ETag: `"${state.etag}"` });
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      path: '/device/v1/heartbeat',
+      tag: 'device-api',
+      summary: 'Report status: agent version, uptime, integrity, disk, memory, CPU',
+      auth: 'device',
+      auditAction: 'device:Heartbeat',
+      body: deviceApi.heartbeatRequest,
+      response: deviceApi.heartbeatResponse,
+      handle: async (ctx) => {
+        await devices.heartbeat(device(ctx.principal), ctx.body, ctx.requestId, ctx.sourceIp);
+        return { ok: true as const, serverTime: new Date().toISOString() };
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      path: '/device/v1/jobs/:id',
+      tag: 'device-api',
+      summary: 'Report a job\'s progress',
+      auth: 'device',
+      auditAction: 'device:UpdateJob',
+      body: deviceApi.jobUpdateRequest,
+      response: z.object({ ok: z.literal(true) }),
+      handle: async (ctx) => {
+        await devices.updateJob(device(ctx.principal), ctx.params['id'] ?? '', ctx.body.status, ctx.body.message);
+        return { ok: true as const };
+      },
+    }),
+  ];
+}

@@ -1,0 +1,385 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { Encrypter } from 'age-encryption';
+import { base32Encode } from '@sightline/core';
+import { deviceApi } from '@sightline/protocol';
+import type { Clock } from '../clock.js';
+import type { AuditSink } from '../http/pipeline.js';
+import type { Principal } from '../http/router.js';
+import type { Store } from '../storage/store.js';
+import { isUniqueViolation } from '../storage/store.js';
+import type { DevicesTable } from '../storage/schema.js';
+import { pkcs8ToPem, type Issued } from '../tls/ca.js';
+import { issueFromCsr, issueProvisioningCert } from './device-certs.js';
+import { DeviceError } from './device-errors.js';
+
+type NetworkSettings = deviceApi.NetworkSettings;
+type Heartbeat = deviceApi.Heartbeat;
+type DeviceJob = deviceApi.DeviceJob;
+
+export interface DeviceSettings {
+  /** The URL agents use (the same HTTPS port; device routes need a client certificate); known once listening. */
+  controlPlaneUrl: () => string;
+  /** SHA-256 (hex) of the server certificate the agent pins. */
+  serverCertSha256: () => string;
+  provisioningValidityMinutes: number;
+  operationalCertDays: number;
+  /** A device is online when its last heartbeat is younger than this. */
+  onlineWindowSeconds: number;
+}
+
+export interface DeviceView {
+  id: string;
+  project: string;
+  name: string;
+  state: DevicesTable['state'];
+  tags: Record<string, string>;
+  online: boolean;
+  lastSeenAt: string | null;
+  offlineForSeconds: number | null;
+  integrity: DevicesTable['integrity_state'];
+  agentVersion: string | null;
+  registeredAt: string | null;
+  createdAt: string;
+  network: NetworkSettings;
+  status?: Heartbeat | null;
+}
+
+export interface ProvisionResult {
+  device: DeviceView;
+  /** The encrypted archive (age format): handed out once, never stored. */
+  archive: Uint8Array;
+  archiveSha256: string;
+  /** Opens the archive; printed once, apart from the file. */
+  passphrase: string;
+  provisioningExpiresAt: string;
+}
+
+/** The principal of a request that came with a device certificate. */
+export interface DevicePrincipal extends Principal {
+  type: 'device';
+  deviceId: string;
+  project: string;
+  certKind: 'provisioning' | 'operational';
+  certSerial: string;
+}
+
+/** A one-time passphrase: 25 random base32 characters (125 bits) in groups of five. */
+function newPassphrase(): string {
+  return (base32Encode(randomBytes(16)).slice(0, 25).match(/.{5}/g) ?? []).join('-');
+}
+
+/**
+ * Appliances (seed "AWS Panorama Appliance" section): one-time encrypted
+ * provisioning, device identity by per-device certificates (mTLS), desired
+ * state by long-poll, heartbeats, jobs, deregistration with revocation.
+ */
+export class DeviceService {
+  /** Wakes long-polls of a device when its desired state changes (this replica). */
+  private readonly changes = new EventEmitter();
+
+  constructor(
+    private readonly store: Store,
+    private readonly ca: () => Issued,
+    private readonly audit: AuditSink,
+    private readonly clock: Clock,
+    private readonly settings: DeviceSettings,
+  ) {
+    this.changes.setMaxListeners(0);
+  }
+
+  private view(r: DevicesTable, withStatus = false): DeviceView {
+    const now = this.clock.now();
+    const online = r.last_seen_at !== null && now - r.last_seen_at < this.settings.onlineWindowSeconds * 1000 && r.state === 'registered';
+    return {
+      id: r.id,
+      project: r.project,
+      name: r.name,
+      state: r.state,
+      tags: JSON.parse(r.tags) as Record<string, string>,
+      online,
+      lastSeenAt: r.last_seen_at === null ? null : new Date(r.last_seen_at).toISOString(),
+      offlineForSeconds: online || r.last_seen_at === null ? null : Math.floor((now - r.last_seen_at) / 1000),
+      integrity: r.integrity_state,
+      agentVersion: r.agent_version,
+      registeredAt: r.registered_at === null ? null : new Date(r.registered_at).toISOString(),
+      createdAt: new Date(r.created_at).toISOString(),
+      network: JSON.parse(r.network) as NetworkSettings,
+      ...(withStatus ? { status: r.status === null ? null : (JSON.parse(r.status) as Heartbeat) } : {}),
+    };
+  }
+
+  private async get(project: string, name: string): Promise<DevicesTable> {
+    const row = await this.store.db.selectFrom('devices').selectAll().where('project', '=', project).where('name', '=', name).executeTakeFirst();
+    if (row === undefined) throw new DeviceError('DEVICE_NOT_FOUND', `No device named "${name}" in project ${project}.`);
+    return row;
+  }
+
+  /**
+   * Creates the device and its configuration archive, once (seed point 11):
+   * the archive is encrypted (age, scrypt passphrase) and only its hash and
+   * the provisioning certificate's fingerprint are kept.
+   */
+  async provision(input: { project: string; name: string; network: NetworkSettings; ntp: string[]; validityMinutes?: number }): Promise<ProvisionResult> {
+    const minutes = input.validityMinutes ?? this.settings.provisioningValidityMinutes;
+    if (!Number.isInteger(minutes) || minutes < 5 || minutes > 7 * 24 * 60) {
+      throw new DeviceError('PROVISIONING_VALIDITY_INVALID', 'The provisioning certificate lives 5 minutes to 7 days (default 60 minutes).', { details: { field: 'validityMinutes' } });
+    }
+    const now = this.clock.now();
+    const prov = await issueProvisioningCert(this.ca(), input.name, minutes, new Date(now));
+    const archiveJson: deviceApi.ProvisioningArchive = {
+      v: deviceApi.PROVISIONING_ARCHIVE_VERSION,
+      device: input.name,
+      project: input.project,
+      controlPlane: { url: this.settings.controlPlaneUrl(), serverCertSha256: this.settings.serverCertSha256() },
+      caPem: this.ca().certPem,
+      provisioning: { certPem: prov.certPem, keyPem: pkcs8ToPem(prov.keyPkcs8 ?? new Uint8Array()), expiresAt: new Date(prov.expiresAt).toISOString() },
+      network: input.network,
+      ntp: input.ntp,
+      createdAt: new Date(now).toISOString(),
+    };
+    prov.keyPkcs8?.fill(0);
+    const passphrase = newPassphrase();
+    const enc = new Encrypter();
+    enc.setPassphrase(passphrase);
+    // The passphrase carries 125 random bits, so scrypt's cost guards nothing; keep it quick.
+    enc.setScryptWorkFactor(14);
+    const archive = await enc.encrypt(JSON.stringify(archiveJson));
+    const archiveSha256 = createHash('sha256').update(archive).digest('hex');
+    const row: DevicesTable = {
+      id: randomUUID(),
+      project: input.project,
+      name: input.name,
+      state: 'provisioned',
+      tags: '{}',
+      network: JSON.stringify(input.network),
+      archive_sha256: archiveSha256,
+      created_at: now,
+      registered_at: null,
+      deregistered_at: null,
+      last_seen_at: null,
+      status: null,
+      integrity_state: 'unknown',
+      agent_version: null,
+    };
+    try {
+      await this.store.transaction(async () => {
+        await this.store.db.insertInto('devices').values(row).execute();
+        await this.store.db
+          .insertInto('device_certs')
+          .values({ serial: prov.serial, device_id: row.id, kind: 'provisioning', sha256: prov.sha256, issued_at: now, expires_at: prov.expiresAt, used_at: null, revoked_at: null })
+          .execute();
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new DeviceError('ALREADY_EXISTS', `A device named "${input.name}" already exists in project ${input.project}.`, { cause: err });
+      throw err;
+    }
+    return { device: this.view(row), archive, archiveSha256, passphrase, provisioningExpiresAt: new Date(prov.expiresAt).toISOString() };
+  }
+
+  /**
+   * Resolves a verified client certificate to its device, refusing revoked,
+   * expired, unknown or deregistered ones. Called on every device request so
+   * a revocation takes effect at the next request.
+   */
+  async principalForCert(serial: string, sha256: string): Promise<DevicePrincipal> {
+    const row = await this.store.db
+      .selectFrom('device_certs')
+      .innerJoin('devices', 'devices.id', 'device_certs.device_id')
+      .select(['device_certs.kind', 'device_certs.sha256', 'device_certs.expires_at', 'device_certs.revoked_at', 'devices.id as device_id', 'devices.name', 'devices.project', 'devices.state'])
+      .where('device_certs.serial', '=', serial)
+      .executeTakeFirst();
+    if (row === undefined || row.sha256 !== sha256) throw new DeviceError('CERT_UNTRUSTED', 'This certificate was not issued to a device of this control plane.');
+    if (row.revoked_at !== null || row.state === 'deregistered') {
+      throw new DeviceError('CERT_REVOKED', 'This device was deregistered and its certificates revoked; it needs a full reset and new provisioning.');
+    }
+    if (row.expires_at <= this.clock.now()) throw new DeviceError('CERT_EXPIRED', 'This device certificate has expired; provision the device anew.');
+    return {
+      type: 'device',
+      id: row.device_id,
+      deviceId: row.device_id,
+      name: row.name,
+      project: row.project,
+      userId: '',
+      mfaPresent: false,
+      enrollmentOnly: false,
+      certKind: row.kind,
+      certSerial: serial,
+    };
+  }
+
+  async certKind(serial: string): Promise<'provisioning' | 'operational' | undefined> {
+    const row = await this.store.db.selectFrom('device_certs').select('kind').where('serial', '=', serial).executeTakeFirst();
+    return row?.kind;
+  }
+
+  /** Registration: trade the single-use provisioning certificate for an operational one. */
+  async register(p: DevicePrincipal, csrPem: string): Promise<{ deviceId: string; device: string; project: string; certPem: string; caPem: string; expiresAt: string }> {
+    if (p.certKind !== 'provisioning') throw new DeviceError('CERT_WRONG_KIND', 'Register with the provisioning certificate from the archive.');
+    const now = this.clock.now();
+    return this.store.transaction(async () => {
+      // Single use: claim the provisioning certificate atomically.
+      const claimed = await this.store.db.updateTable('device_certs').set({ used_at: now }).where('serial', '=', p.certSerial).where('used_at', 'is', null).executeTakeFirst();
+      if (Number(claimed.numUpdatedRows) !== 1) {
+        throw new DeviceError('PROVISIONING_CERT_USED', 'This provisioning archive was already used; provision the device anew ("sightline device provision").');
+      }
+      const issued = await issueFromCsr(this.ca(), p.name, csrPem, this.settings.operationalCertDays, new Date(now));
+      await this.store.db
+        .insertInto('device_certs')
+        .values({ serial: issued.serial, device_id: p.deviceId, kind: 'operational', sha256: issued.sha256, issued_at: now, expires_at: issued.expiresAt, used_at: null, revoked_at: null })
+        .execute();
+      await this.store.db.updateTable('devices').set({ state: 'registered', registered_at: now }).where('id', '=', p.deviceId).execute();
+      return { deviceId: p.deviceId, device: p.name, project: p.project, certPem: issued.certPem, caPem: this.ca().certPem, expiresAt: new Date(issued.expiresAt).toISOString() };
+    });
+  }
+
+  /** Renewal with the current operational certificate; the old one stays valid until it expires. */
+  async renew(p: DevicePrincipal, csrPem: string): Promise<{ certPem: string; expiresAt: string }> {
+    if (p.certKind !== 'operational') throw new DeviceError('CERT_WRONG_KIND', 'Renew with the operational certificate.');
+    const now = this.clock.now();
+    const issued = await issueFromCsr(this.ca(), p.name, csrPem, this.settings.operationalCertDays, new Date(now));
+    await this.store.db
+      .insertInto('device_certs')
+      .values({ serial: issued.serial, device_id: p.deviceId, kind: 'operational', sha256: issued.sha256, issued_at: now, expires_at: issued.expiresAt, used_at: null, revoked_at: null })
+      .execute();
+    return { certPem: issued.certPem, expiresAt: new Date(issued.expiresAt).toISOString() };
+  }
+
+  assertOperational(p: DevicePrincipal): void {
+    if (p.certKind !== 'operational') throw new DeviceError('CERT_WRONG_KIND', 'The provisioning certificate may only register the device.');
+  }
+
+  async heartbeat(p: DevicePrincipal, hb: Heartbeat, requestId: string, sourceIp: string): Promise<void> {
+    this.assertOperational(p);
+    const now = this.clock.now();
+    const before = await this.store.db.selectFrom('devices').select(['integrity_state']).where('id', '=', p.deviceId).executeTakeFirstOrThrow();
+    await this.store.db
+      .updateTable('devices')
+      .set({ last_seen_at: now, status: JSON.stringify(hb), integrity_state: hb.integrity.state, agent_version: hb.agentVersion })
+      .where('id', '=', p.deviceId)
+      .execute();
+    if (hb.integrity.state === 'compromised' && before.integrity_state !== 'compromised') {
+      // Seed point 13: a failed software-integrity check is a security event.
+      await this.audit.record({
+        requestId,
+        time: now,
+        principal: { type: 'device', id: p.deviceId, name: p.name },
+        action: 'device:IntegrityCompromised',
+        resource: `srn:sightline:${p.project}:device/${p.name}`,
+        sourceIp,
+        userAgent: 'sightline-agent',
+        outcome: 'failed',
+        errorCode: 'INTEGRITY_COMPROMISED',
+        parameters: { detail: hb.integrity.detail ?? '' },
+      });
+    }
+  }
+
+  private async pendingJobs(deviceId: string): Promise<DeviceJob[]> {
+    const rows = await this.store.db.selectFrom('device_jobs').selectAll().where('device_id', '=', deviceId).where('status', 'in', ['queued', 'running']).orderBy('created_at').execute();
+    return rows.map((r) => ({ id: r.id, kind: r.kind, createdAt: new Date(r.created_at).toISOString() }));
+  }
+
+  async desiredState(p: DevicePrincipal): Promise<deviceApi.DesiredState> {
+    this.assertOperational(p);
+    const jobs = await this.pendingJobs(p.deviceId);
+    const body = { device: p.name, project: p.project, jobs, apps: [] as unknown[] };
+    const etag = createHash('sha256').update(JSON.stringify(body)).digest('base64url').slice(0, 22);
+    return { etag, ...body };
+  }
+
+  /** Long-poll: answers as soon as the state differs from `etag`, or `undefined` after `waitMs`. */
+  async waitForChange(p: DevicePrincipal, etag: string | undefined, waitMs: number, signal: AbortSignal): Promise<deviceApi.DesiredState | undefined> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const state = await this.desiredState(p);
+      if (state.etag !== etag) return state;
+      const left = deadline - Date.now();
+      if (left <= 0 || signal.aborted) return undefined;
+      // Wake on a local change, or re-read every 10 s for changes made by another replica.
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          this.changes.off(p.deviceId, done);
+          signal.removeEventListener('abort', done);
+          resolve();
+        };
+        const timer = setTimeout(done, Math.min(left, 10_000));
+        this.changes.once(p.deviceId, done);
+        signal.addEventListener('abort', done, { once: true });
+      });
+    }
+  }
+
+  async createJob(project: string, name: string, kind: DeviceJob['kind'], createdBy: string): Promise<{ id: string; kind: string; status: string; device: string }> {
+    const row = await this.get(project, name);
+    if (row.state !== 'registered') throw new DeviceError('DEVICE_NOT_REGISTERED', `Device "${name}" is ${row.state}; jobs need a registered device.`);
+    const now = this.clock.now();
+    const id = randomUUID();
+    await this.store.db.insertInto('device_jobs').values({ id, device_id: row.id, kind, status: 'queued', message: null, created_by: createdBy, created_at: now, updated_at: now }).execute();
+    setImmediate(() => this.changes.emit(row.id));
+    return { id, kind, status: 'queued', device: name };
+  }
+
+  async updateJob(p: DevicePrincipal, jobId: string, status: 'running' | 'succeeded' | 'failed', message: string | undefined): Promise<void> {
+    this.assertOperational(p);
+    const job = await this.store.db.selectFrom('device_jobs').selectAll().where('id', '=', jobId).where('device_id', '=', p.deviceId).executeTakeFirst();
+    if (job === undefined) throw new DeviceError('JOB_NOT_FOUND', `No job ${jobId} for this device.`);
+    await this.store.db.updateTable('device_jobs').set({ status, message: message ?? null, updated_at: this.clock.now() }).where('id', '=', jobId).execute();
+    // A device that reports its reset as running has destroyed its keys: revoke its certificates now.
+    if (job.kind === 'reset' && status !== 'failed') await this.revokeAll(p.deviceId);
+  }
+
+  async jobs(project: string, name: string): Promise<{ id: string; kind: string; status: string; message: string | null; createdAt: string; updatedAt: string }[]> {
+    const row = await this.get(project, name);
+    const rows = await this.store.db.selectFrom('device_jobs').selectAll().where('device_id', '=', row.id).orderBy('created_at', 'desc').limit(100).execute();
+    return rows.map((r) => ({ id: r.id, kind: r.kind, status: r.status, message: r.message, createdAt: new Date(r.created_at).toISOString(), updatedAt: new Date(r.updated_at).toISOString() }));
+  }
+
+  private async revokeAll(deviceId: string): Promise<void> {
+    const now = this.clock.now();
+    await this.store.db.updateTable('device_certs').set({ revoked_at: now }).where('device_id', '=', deviceId).where('revoked_at', 'is', null).execute();
+    await this.store.db.updateTable('devices').set({ state: 'deregistered', deregistered_at: now }).where('id', '=', deviceId).execute();
+    setImmediate(() => this.changes.emit(deviceId));
+  }
+
+  /** Revokes every certificate at once; the device needs a full reset and new provisioning. */
+  async deregister(project: string, name: string): Promise<DeviceView> {
+    const row = await this.get(project, name);
+    await this.revokeAll(row.id);
+    return this.view(await this.get(project, name));
+  }
+
+  async list(project: string): Promise<DeviceView[]> {
+    const rows = await this.store.db.selectFrom('devices').selectAll().where('project', '=', project).orderBy('name').execute();
+    return rows.map((r) => this.view(r));
+  }
+
+  async describe(project: string, name: string): Promise<DeviceView & { certificates: { serial: string; kind: string; expiresAt: string; revoked: boolean; used: boolean }[] }> {
+    const row = await this.get(project, name);
+    const certs = await this.store.db.selectFrom('device_certs').selectAll().where('device_id', '=', row.id).orderBy('issued_at').execute();
+    return {
+      ...this.view(row, true),
+      certificates: certs.map((c) => ({ serial: c.serial, kind: c.kind, expiresAt: new Date(c.expires_at).toISOString(), revoked: c.revoked_at !== null, used: c.used_at !== null })),
+    };
+  }
+
+  async rename(project: string, name: string, newName: string): Promise<DeviceView> {
+    const row = await this.get(project, name);
+    try {
+      await this.store.db.updateTable('devices').set({ name: newName }).where('id', '=', row.id).execute();
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new DeviceError('ALREADY_EXISTS', `A device named "${newName}" already exists.`, { cause: err });
+      throw err;
+    }
+    return this.view({ ...row, name: newName });
+  }
+
+  async tag(project: string, name: string, tags: Record<string, string>, remove: string[]): Promise<DeviceView> {
+    const row = await this.get(project, name);
+    const next = { ...(JSON.parse(row.tags) as Record<string, string>), ...tags };
+    for (const k of remove) delete next[k];
+    await this.store.db.updateTable('devices').set({ tags: JSON.stringify(next) }).where('id', '=', row.id).execute();
+    return this.view({ ...row, tags: JSON.stringify(next) });
+  }
+}
