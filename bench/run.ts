@@ -3,11 +3,15 @@
  * each. Benchmarks never fail on speed; BENCHMARKS.md keeps the figures.
  */
 import { benchAudit } from './audit.js';
+import { benchDevices } from './devices.js';
 import { benchHttpsApi } from './https-api.js';
+import { benchLogs } from './logs.js';
 
 const all: Record<string, () => Promise<Record<string, unknown>>> = {
   'https-api': () => benchHttpsApi(),
   audit: () => benchAudit(),
+  devices: () => benchDevices(),
+  logs: () => benchLogs(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

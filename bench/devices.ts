@@ -1,0 +1,159 @@
+/**
+ * Fleet scale (issue 5): one control plane process holding N simulated agents
+ * over mTLS, each with its own certificate, one keep-alive connection for the
+ * long-poll (wait 30 s) and one for a heartbeat every 30 s. Reports the
+ * heartbeat latency percentiles and the server's CPU and memory at each N.
+ */
+import 'reflect-metadata';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID, webcrypto } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { initDataDir, loadConfig } from '@sightline/server';
+import { RootKey } from '../packages/server/src/keys/root-key.js';
+import { issueCertificate, pkcs8ToPem } from '../packages/server/src/tls/ca.js';
+import { loadCertificateAuthority } from '../packages/server/src/tls/server-material.js';
+import { X509Certificate } from 'node:crypto';
+import { openDatabase, storageUrlOf } from './lib/storage.js';
+
+const HEARTBEAT_MS = 30_000;
+
+interface Sim {
+  agent: Agent;
+  pollAgent: Agent;
+}
+
+function post(sim: Sim, port: number, ca: string, path: string, body: unknown): Promise<number> {
+  return new Promise((resolve) => {
+    const payload = JSON.stringify(body);
+    const req = request({ agent: sim.agent, host: '127.0.0.1', port, path, method: 'POST', ca, servername: 'localhost', headers: { 'content-type': 'application/json' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', () => resolve(0));
+    req.end(payload);
+  });
+}
+
+function poll(sim: Sim, port: number, ca: string, etag: string, stop: () => boolean): void {
+  if (stop()) return;
+  const req = request(
+    { agent: sim.pollAgent, host: '127.0.0.1', port, path: '/device/v1/desired-state?wait=30', ca, servername: 'localhost', headers: etag === '' ? {} : { 'if-none-match': etag } },
+    (res) => {
+      const next = String(res.headers['etag'] ?? etag);
+      res.resume();
+      res.on('end', () => poll(sim, port, ca, next, stop));
+    },
+  );
+  req.on('error', () => setTimeout(() => poll(sim, port, ca, etag, stop), 1000 + Math.random() * 2000));
+  req.end();
+}
+
+function cpuOf(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(f[11]) + Number(f[12])) / 100; // utime + stime in clock ticks (100 Hz)
+}
+function rssOf(pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+}
+
+async function setup(dataDir: string, n: number): Promise<{ identities: { cert: string; key: string }[] }> {
+  await initDataDir({ dataDir, port: 0, env: {} });
+  const config = loadConfig(dataDir, {});
+  const rootKey = RootKey.load(dataDir);
+  const ca = loadCertificateAuthority(dataDir, rootKey);
+  const db = await openDatabase({ url: storageUrlOf(config) });
+  // One key pair for every simulated device keeps setup quick; each device still has its own certificate.
+  const alg = { name: 'ECDSA', namedCurve: 'P-256' } as const;
+  const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const key = pkcs8ToPem(new Uint8Array(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)));
+  const identities: { cert: string; key: string }[] = [];
+  const now = Date.now();
+  for (let i = 0; i < n; i += 500) {
+    const devices = [];
+    const certs = [];
+    for (let j = i; j < Math.min(n, i + 500); j++) {
+      const id = randomUUID();
+      const name = `sim-${j}`;
+      const issued = await issueCertificate(ca, { commonName: name, usage: 'client', validityDays: 2, publicKey: keys.publicKey });
+      const c = new X509Certificate(issued.certPem);
+      devices.push({ id, project: 'default', name, state: 'registered' as const, tags: '{}', network: '{"mode":"dhcp"}', archive_sha256: '', created_at: now, registered_at: now, deregistered_at: null, last_seen_at: null, status: null, integrity_state: 'unknown' as const, agent_version: null });
+      certs.push({ serial: c.serialNumber.toLowerCase(), device_id: id, kind: 'operational' as const, sha256: c.fingerprint256.replaceAll(':', '').toLowerCase(), issued_at: now, expires_at: Date.parse(c.validTo), used_at: null, revoked_at: null });
+      identities.push({ cert: issued.certPem, key });
+    }
+    await db.db.insertInto('devices').values(devices).execute();
+    await db.db.insertInto('device_certs').values(certs).execute();
+  }
+  await db.close();
+  return { identities };
+}
+
+export async function benchDevices(steps = [1000, 2500, 5000, 10000], measureSeconds = 60): Promise<Record<string, unknown>> {
+  const max = Math.max(...steps);
+  const dataDir = mkdtempSync(join(tmpdir(), 'sightline-bench-fleet-'));
+  let child: ChildProcess | undefined;
+  try {
+    const { identities } = await setup(dataDir, max);
+    const caPem = readFileSync(join(dataDir, 'ca.pem'), 'utf8');
+    const script = fileURLToPath(new URL('./lib/serve.ts', import.meta.url));
+    child = spawn(process.execPath, ['--import', 'tsx', script, dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const [port, pid] = await new Promise<[number, number]>((resolve) => {
+      let out = '';
+      child!.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /listening (\d+) (\d+)/.exec(out);
+        if (m !== null) resolve([Number(m[1]), Number(m[2])]);
+      });
+    });
+    const heartbeat = { agentVersion: 'bench', uptimeSeconds: 1, integrity: { state: 'verified' }, rootKeyProtection: 'tpm', disk: { totalBytes: 1, freeBytes: 1 }, memory: { totalBytes: 1, freeBytes: 1 }, cpu: { load1: 0, cores: 2 } };
+    let stopped = false;
+    const sims: Sim[] = [];
+    const latencies: number[] = [];
+    let failures = 0;
+    const results: Record<string, unknown>[] = [];
+    const beat = (sim: Sim): void => {
+      if (stopped) return;
+      const t0 = performance.now();
+      void post(sim, port, caPem, '/device/v1/heartbeat', heartbeat).then((status) => {
+        if (status === 200) latencies.push(performance.now() - t0);
+        else failures++;
+        setTimeout(() => beat(sim), HEARTBEAT_MS);
+      });
+    };
+    for (const n of steps) {
+      // Ramp up to n devices, spreading their first heartbeats across one period.
+      while (sims.length < n) {
+        const id = identities[sims.length]!;
+        const sim = { agent: new Agent({ keepAlive: true, maxSockets: 1, cert: id.cert, key: id.key, ca: caPem }), pollAgent: new Agent({ keepAlive: true, maxSockets: 1, cert: id.cert, key: id.key, ca: caPem }) };
+        sims.push(sim);
+        poll(sim, port, caPem, '', () => stopped);
+        setTimeout(() => beat(sim), Math.random() * HEARTBEAT_MS);
+        if (sims.length % 250 === 0) await new Promise((r) => setTimeout(r, 500));
+      }
+      await new Promise((r) => setTimeout(r, HEARTBEAT_MS + 5000)); // settle: every device has connected and beaten once
+      latencies.length = 0;
+      failures = 0;
+      const cpu0 = cpuOf(pid);
+      await new Promise((r) => setTimeout(r, measureSeconds * 1000));
+      const cpuSeconds = cpuOf(pid) - cpu0;
+      const sorted = [...latencies].sort((a, b) => a - b);
+      const pct = (p: number): number => Number((sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0).toFixed(1));
+      const step = { devices: n, heartbeats: sorted.length, failures, p50Ms: pct(0.5), p99Ms: pct(0.99), maxMs: pct(1), serverCpuCores: Number((cpuSeconds / measureSeconds).toFixed(2)), serverRssMiB: Math.round(rssOf(pid) / 1048576) };
+      results.push(step);
+      process.stderr.write(`${JSON.stringify(step)}\n`);
+      if (step.p99Ms > 1000 || failures > 0) break;
+    }
+    stopped = true;
+    for (const s of sims) {
+      s.agent.destroy();
+      s.pollAgent.destroy();
+    }
+    return { bench: 'devices', heartbeatSeconds: HEARTBEAT_MS / 1000, longPollWaitSeconds: 30, measureSeconds, steps: results };
+  } finally {
+    child?.kill('SIGTERM');
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
