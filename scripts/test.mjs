@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs every *.test.ts under packages/*/src and packages/*/test with node:test
+// Runs every *.test.ts under packages/*/{src,test} and examples/*/{src,test} with node:test
 // and tsx. Extra arguments narrow the run to files whose path contains them.
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -20,9 +20,16 @@ function walk(dir, out) {
 }
 
 const files = [];
-for (const pkg of readdirSync(join(root, 'packages'))) {
+const roots = ['packages', 'examples'].filter((r) => {
+  try {
+    return statSync(join(root, r)).isDirectory();
+  } catch {
+    return false;
+  }
+});
+for (const [top, pkg] of roots.flatMap((r) => readdirSync(join(root, r)).map((p) => [r, p]))) {
   for (const sub of ['src', 'test']) {
-    const dir = join(root, 'packages', pkg, sub);
+    const dir = join(root, top, pkg, sub);
     try {
       statSync(dir);
     } catch {
