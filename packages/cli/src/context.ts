@@ -31,7 +31,7 @@ export class CliContext {
    * CA are never sent to a SIGHTLINE_URL other than the profile's own.
    * `enrollment`: the command works with a TOTP-enrollment token.
    */
-  client(options: { enrollment?: boolean } = {}): ApiClient {
+  client(options: { enrollment?: boolean; maxResponseBytes?: number } = {}): ApiClient {
     const rawUrl = this.envValue('SIGHTLINE_URL');
     const envUrl = rawUrl === undefined ? undefined : checkServerUrl(rawUrl);
     const envCa = this.envValue('SIGHTLINE_CA');
@@ -70,7 +70,12 @@ export class CliContext {
       );
     }
     const ca = envCa !== undefined ? readCaFile(envCa) : profile?.ca;
-    return new ApiClient({ url, token, ...(ca === undefined ? {} : { ca }) });
+    return new ApiClient({
+      url,
+      token,
+      ...(ca === undefined ? {} : { ca }),
+      ...(options.maxResponseBytes === undefined ? {} : { maxResponseBytes: options.maxResponseBytes }),
+    });
   }
 }
 
@@ -85,4 +90,14 @@ export const seg = (s: string): string => encodeURIComponent(s);
 /** `--json` on read commands and writes. */
 export interface JsonOption {
   json?: boolean;
+}
+
+/** `--project P` on project-scoped commands. */
+export interface ProjectOption {
+  project: string;
+}
+
+/** Adds `--project <PROJECT>` (default `default`) to a project-scoped command. */
+export function withProject(cmd: Command): Command {
+  return cmd.option('--project <PROJECT>', 'the project', 'default');
 }

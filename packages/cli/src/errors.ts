@@ -15,6 +15,7 @@ export const EXIT = Object.freeze({
   CONFLICT: 6,
   INVALID: 7,
   UNREACHABLE: 8,
+  VERIFY_FAILED: 9,
   SIMULATE_DENY: 10,
   CANCELLED: 130,
 });
@@ -23,18 +24,22 @@ export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 /** The same table, as the top-level `--help` prints it. */
 export const EXIT_CODES_HELP = `
 Exit codes:
-  0    success (policy simulate: ALLOW)
+  0    success (policy simulate: ALLOW; audit verify/prove: verified)
   1    unexpected failure (a bug, or a server error 5xx)
-  2    usage error: unknown command or flag, missing or malformed argument
+  2    usage error: unknown command or flag, missing or malformed argument,
+       or a confirmation (--yes) needed where there is no terminal to ask on
   3    authentication: not signed in, session expired or invalid, wrong
        password or TOTP code, MFA enrollment unfinished, account locked (401, 423)
   4    access denied (403)
-  5    not found (404)
+  5    not found (404), or gone for good (410: a destroyed key)
   6    conflict: already exists, in use, last admin, already initialized (409)
   7    invalid input rejected by the server or unreadable input file
        (400, 405, 413, 415)
   8    server unreachable, timed out or unavailable (503), TLS verification
        or handshake failed
+  9    audit verify / audit prove: verification FAILED: an event was changed,
+       dropped, inserted or reordered, a checkpoint or proof is bad, or the
+       key differs from the trusted one; the message names what and where
   10   policy simulate: DENY
   130  cancelled at a prompt (Ctrl-C)
 
@@ -74,7 +79,7 @@ export class ApiError extends SightlineError {
 export function exitCodeForStatus(status: number): ExitCode {
   if (status === 401 || status === 423) return EXIT.AUTH;
   if (status === 403) return EXIT.DENIED;
-  if (status === 404) return EXIT.NOT_FOUND;
+  if (status === 404 || status === 410) return EXIT.NOT_FOUND;
   if (status === 409) return EXIT.CONFLICT;
   if (status === 503) return EXIT.UNREACHABLE;
   if (status >= 400 && status < 500) return EXIT.INVALID;
@@ -96,6 +101,12 @@ const API_CODES: Readonly<Record<string, ExitCode>> = {
   GRANT_NOT_FOUND: EXIT.NOT_FOUND,
   POLICY_IN_USE: EXIT.CONFLICT,
   LAST_ADMIN: EXIT.CONFLICT,
+  // `audit verify --server`: the live store failed verification (the server answers 400).
+  AUDIT_EVENT_MISMATCH: EXIT.VERIFY_FAILED,
+  AUDIT_CHECKPOINT_MISMATCH: EXIT.VERIFY_FAILED,
+  AUDIT_CHECKPOINT_INVALID: EXIT.VERIFY_FAILED,
+  AUDIT_ORDER_INVALID: EXIT.VERIFY_FAILED,
+  AUDIT_UNSIGNED_EVENTS: EXIT.VERIFY_FAILED,
 };
 
 export function exitCodeOf(err: unknown): ExitCode {

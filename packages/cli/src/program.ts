@@ -1,7 +1,10 @@
 import { Command, CommanderError } from 'commander';
 import { registerApiKeyCommands } from './commands/apikey.js';
+import { registerAuditCommands } from './commands/audit.js';
 import { registerAuthCommands } from './commands/auth.js';
+import { registerDeviceCommands } from './commands/device.js';
 import { registerGroupCommands } from './commands/group.js';
+import { registerKeyCommands } from './commands/key.js';
 import { registerPolicyCommands } from './commands/policy.js';
 import { registerProjectCommands } from './commands/project.js';
 import { registerServerCommands } from './commands/server.js';
@@ -25,7 +28,9 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
   const program = new Command();
   program
     .name('sightline')
-    .description('Sightline control plane: set up a server, sign in, and manage users, groups, policies, API keys and projects.')
+    .description(
+      'Sightline control plane: set up a server, sign in, and manage users, groups, policies, API keys, projects, encryption keys and devices; read, export and verify the audit trail.',
+    )
     .version(CLI_VERSION)
     .option('--profile <NAME>', 'the sign-in profile to use', 'default')
     // Inherited by every subcommand created below.
@@ -41,6 +46,9 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
   registerPolicyCommands(program, ctx);
   registerApiKeyCommands(program, ctx);
   registerProjectCommands(program, ctx);
+  registerKeyCommands(program, ctx);
+  registerDeviceCommands(program, ctx);
+  registerAuditCommands(program, ctx);
   return program;
 }
 

@@ -74,3 +74,31 @@ export async function readSecretLines(count: number, what: string): Promise<stri
   }
   return lines;
 }
+
+/**
+ * Asks before a disruptive action. `--yes` skips the question; without a
+ * terminal to ask on, `--yes` is required (exit 2), so a script never does
+ * such a thing by accident. `typeToConfirm`: the answer must be this text
+ * (the device name, for what cannot be undone); otherwise y or yes.
+ */
+export async function confirmAction(options: {
+  yes: boolean | undefined;
+  /** What will happen, as a sentence: `Deregister device cam-01 in project default: …`. */
+  what: string;
+  typeToConfirm?: string;
+}): Promise<void> {
+  if (options.yes === true) return;
+  if (!isInteractive()) {
+    throw new CliError(
+      'CONFIRMATION_REQUIRED',
+      `${options.what.replace(/\.$/, '')}. There is no terminal to confirm on; pass --yes to do it.`,
+      EXIT.USAGE,
+    );
+  }
+  const expected = options.typeToConfirm;
+  const answer = await promptLine(
+    `${options.what}\n${expected === undefined ? 'Continue? [y/N] ' : `Type ${JSON.stringify(expected)} to confirm: `}`,
+  );
+  const ok = expected === undefined ? /^y(es)?$/i.test(answer) : answer === expected;
+  if (!ok) throw new CliError('CANCELLED', 'Not confirmed; nothing was done.', EXIT.CANCELLED);
+}
