@@ -175,6 +175,8 @@ export async function startControlPlane(config: Config, options: ServiceOptions 
     audit: services.audit,
     logger,
     hstsMaxAgeSeconds: config.tls.hstsMaxAgeSeconds,
+    now: () => services.clock.now(),
+    projectExists: (name) => services.projects.exists(name),
   });
   const server = createServer(
     {

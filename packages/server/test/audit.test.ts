@@ -65,8 +65,27 @@ for (const engine of await engines()) {
       assert.ok(!JSON.stringify(all).includes('a@b.example.com'));
       // Secrets are redacted.
       assert.equal(mine[4]!.event.parameters['password'], '[redacted]');
-      assert.equal(mine[4]!.event.parameters['user'], 'ivy');
+      assert.equal(mine[4]!.event.resource, 'srn:sightline::user/ivy');
       assert.ok(!JSON.stringify(all).includes(created.body.initialPassword));
+    });
+
+    test('a sign-in with an e-mail address as the user name keeps it out of the trail', async () => {
+      await s.call('POST', '/api/v1/auth/login', { user: 'kim.lee@example.org', password: 'whatever it is', totp: '123456' });
+      const last = (await events()).filter((e) => e.event.action === 'auth:Login').pop();
+      assert.equal(last?.event.resource, 'srn:sightline::user/[invalid-name]');
+      assert.ok(!JSON.stringify(await events()).includes('kim.lee'));
+    });
+
+    test('project-scoped calls name an existing project', async () => {
+      const r = await s.call<{ error: { code: string; message: string } }>('GET', '/api/v1/projects/nope/keys', undefined, admin);
+      assert.equal(r.status, 404);
+      assert.match(r.body.error.message, /No project named "nope"/);
+    });
+
+    test('events carry the control plane clock', async () => {
+      await s.call('GET', '/api/v1/users', undefined, admin);
+      const last = (await events()).filter((e) => e.event.action === 'user:List').pop() as unknown as { event: { time: string } };
+      assert.equal(Date.parse(last.event.time), s.clock.now());
     });
 
     test('filters: principal, action, outcome', async () => {

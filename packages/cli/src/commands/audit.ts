@@ -50,7 +50,8 @@ const eventSummary = z
   .passthrough();
 const eventsResponse = z.object({ events: z.array(z.object({ seq: z.number(), event: z.unknown() })), next: z.number().nullable() });
 const linesResponse = z.object({ lines: z.array(z.object({ seq: z.number(), line: z.string() })) });
-const checkpointsResponse = z.object({ checkpoints: z.array(z.object({ size: z.number(), note: z.string() }).passthrough()) });
+const checkpointsResponse = z.object({ checkpoints: z.array(z.object({ size: z.number(), note: z.string() }).passthrough()), next: z.number().nullable().optional() });
+const chainResponse = z.object({ proofs: z.array(z.object({ from: z.number(), to: z.number(), proof: z.array(z.string()) })), next: z.number().nullable() });
 const checkpointResponse = z.object({ size: z.number(), note: z.string() });
 const proofResponse = z.object({
   seq: z.number(),
@@ -60,7 +61,6 @@ const proofResponse = z.object({
   proof: z.array(z.string()),
   checkpoint: z.string(),
 });
-const consistencyResponse = z.object({ from: z.number(), to: z.number(), proof: z.array(z.string()) });
 const verifyResponse = z.object({ events: z.number(), checkpoints: z.number(), signedSize: z.number() });
 
 const b64 = (h: Uint8Array): string => Buffer.from(h).toString('base64');
@@ -314,16 +314,6 @@ async function fetchLines(client: ApiClient, after: number, limit: number): Prom
   }
 }
 
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i] as T);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
-
 async function exportAudit(ctx: CliContext, opts: ExportOptions): Promise<void> {
   const out = resolve(opts.out);
   prepareOut(out);
@@ -396,16 +386,23 @@ async function exportAudit(ctx: CliContext, opts: ExportOptions): Promise<void> 
     fh = undefined;
     if (progress && total > 0) process.stderr.write('\n');
 
-    // Checkpoints up to the export's size, and consistency proofs between consecutive ones.
-    const all = (await client.request('GET', `${AUDIT}/checkpoints`, { schema: checkpointsResponse })).checkpoints;
+    // Checkpoints up to the export's size, and consistency proofs between consecutive ones, a page at a time.
+    const all: { size: number; note: string }[] = [];
+    for (let after = -1; ; ) {
+      const page = await client.request('GET', `${AUDIT}/checkpoints?after=${after}&limit=10000`, { schema: checkpointsResponse });
+      all.push(...page.checkpoints);
+      if (page.next === null || page.next === undefined || page.next >= total) break;
+      after = page.next;
+    }
     const cps = all.filter((c) => c.size <= total).map((c) => ({ size: c.size, note: c.note }));
     if (cps.at(-1)?.size !== total) cps.push({ size: head.size, note: head.note });
-    const pairs = cps.slice(1).map((to, i) => ({ from: (cps[i] as { size: number }).size, to: to.size }));
-    const proofs = await mapLimit(pairs, 8, async ({ from, to }) => {
-      if (from === 0 || from === to) return { from, to, proof: [] as string[] };
-      const r = await client.request('GET', `${AUDIT}/consistency?from=${from}&to=${to}`, { schema: consistencyResponse });
-      return { from, to, proof: r.proof };
-    });
+    const proofs: { from: number; to: number; proof: string[] }[] = [];
+    for (let after = -1; ; ) {
+      const page = await client.request('GET', `${AUDIT}/consistency-chain?after=${after}&limit=1000`, { schema: chainResponse });
+      proofs.push(...page.proofs.filter((p) => p.to <= total));
+      if (page.next === null || page.next >= total) break;
+      after = page.next;
+    }
     writeFileSync(join(tmp, CHECKPOINTS_FILE), cps.map((c) => `${JSON.stringify(c)}\n`).join(''), { mode: 0o600 });
     writeFileSync(join(tmp, CONSISTENCY_FILE), proofs.map((p) => `${JSON.stringify(p)}\n`).join(''), { mode: 0o600 });
     writeFileSync(join(tmp, PUBLIC_KEY_FILE), `${JSON.stringify(pk, null, 2)}\n`, { mode: 0o600 });

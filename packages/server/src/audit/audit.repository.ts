@@ -93,8 +93,8 @@ export class AuditRepository implements HashReader {
     return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
   }
 
-  checkpoints(): Promise<{ size: number; note: string; created_at: number }[]> {
-    return this.store.db.selectFrom('audit_checkpoints').select(['size', 'note', 'created_at']).orderBy('size').execute();
+  checkpoints(afterSize = -1, limit = Number.MAX_SAFE_INTEGER): Promise<{ size: number; note: string; created_at: number }[]> {
+    return this.store.db.selectFrom('audit_checkpoints').select(['size', 'note', 'created_at']).where('size', '>', afterSize).orderBy('size').limit(limit).execute();
   }
 
   latestCheckpoint(): Promise<{ size: number; note: string; created_at: number } | undefined> {

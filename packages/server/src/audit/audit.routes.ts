@@ -21,6 +21,9 @@ export const auditQuery = z
   .strict();
 
 const eventSchema = z.object({ seq: z.number(), event: z.unknown() });
+const pageQuery = z
+  .object({ after: z.string().regex(/^-?\d{1,15}$/).transform(Number).default(-1), limit: intString.pipe(z.number().min(1).max(10000)).default(1000) })
+  .strict();
 
 export function auditRoutes(audit: AuditService): Route[] {
   return [
@@ -76,12 +79,31 @@ export function auditRoutes(audit: AuditService): Route[] {
       method: 'GET',
       path: '/api/v1/audit/checkpoints',
       tag: 'audit',
-      summary: 'Every signed checkpoint (C2SP tlog-checkpoint notes), oldest first',
+      summary: 'Signed checkpoints (C2SP tlog-checkpoint notes), oldest first; page with `after` (a size)',
       auth: 'authenticated',
       action: 'audit:Read',
       resource: () => ALL,
-      response: z.object({ checkpoints: z.array(z.object({ size: z.number(), note: z.string(), createdAt: z.string() })) }),
-      handle: async () => ({ checkpoints: await audit.checkpoints() }),
+      query: pageQuery,
+      response: z.object({ checkpoints: z.array(z.object({ size: z.number(), note: z.string(), createdAt: z.string() })), next: z.number().nullable() }),
+      handle: async (ctx) => {
+        const checkpoints = await audit.checkpoints(ctx.query.after, ctx.query.limit);
+        return { checkpoints, next: checkpoints.length === ctx.query.limit ? (checkpoints.at(-1)?.size ?? null) : null };
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      path: '/api/v1/audit/consistency-chain',
+      tag: 'audit',
+      summary: 'RFC 9162 consistency proofs between consecutive checkpoints after `after`, a page at a time',
+      auth: 'authenticated',
+      action: 'audit:Read',
+      resource: () => ALL,
+      query: pageQuery,
+      response: z.object({ proofs: z.array(z.object({ from: z.number(), to: z.number(), proof: z.array(z.string()) })), next: z.number().nullable() }),
+      handle: async (ctx) => {
+        const proofs = await audit.consistencyChain(ctx.query.after, ctx.query.limit);
+        return { proofs, next: proofs.length === ctx.query.limit ? (proofs.at(-1)?.to ?? null) : null };
+      },
     }),
     defineRoute({
       method: 'POST',

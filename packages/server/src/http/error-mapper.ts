@@ -60,6 +60,12 @@ const STATUS: Readonly<Record<string, number>> = {
   GRANT_NOT_FOUND: 404,
   POLICY_IN_USE: 409,
   LAST_ADMIN: 409,
+  // A live verification that finds the log altered: the state is wrong, not the request.
+  AUDIT_EVENT_MISMATCH: 409,
+  AUDIT_CHECKPOINT_MISMATCH: 409,
+  AUDIT_CHECKPOINT_INVALID: 409,
+  AUDIT_ORDER_INVALID: 409,
+  AUDIT_UNSIGNED_EVENTS: 409,
   INTERNAL: 500,
   STORAGE_UNAVAILABLE: 503,
   AUDIT_UNAVAILABLE: 503,

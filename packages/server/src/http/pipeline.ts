@@ -69,6 +69,13 @@ export interface PipelineDeps {
   audit: AuditSink;
   logger: Logger;
   hstsMaxAgeSeconds: number;
+  /** Time for audit events (frozen in tests). */
+  now: () => number;
+  /**
+   * Every project-scoped route (`:project` in its path) names a project that
+   * exists, or the call is refused before anything else runs.
+   */
+  projectExists: (project: string) => Promise<boolean>;
   /** Handles paths outside /api (the console's static files, later). */
   fallback?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
@@ -216,7 +223,7 @@ async function handle(deps: PipelineDeps, req: IncomingMessage, res: ServerRespo
   let authorized = false;
   const record = async (outcome: AuditRecord['outcome'], errorCode?: string): Promise<void> => {
     if (route?.auditAction === false) return;
-    await deps.audit.record({ ...audit, time: Date.now(), outcome, ...(errorCode === undefined ? {} : { errorCode }) });
+    await deps.audit.record({ ...audit, time: deps.now(), outcome, ...(errorCode === undefined ? {} : { errorCode }) });
   };
   try {
     const rawUrl = req.url ?? '/';
@@ -278,6 +285,10 @@ async function handle(deps: PipelineDeps, req: IncomingMessage, res: ServerRespo
       if (declared !== undefined && /^\d+$/.test(declared)) ctx.rawLength = Number(declared);
     }
     audit.resource = route.resource?.(ctx) ?? audit.resource;
+    const project = matched.params['project'];
+    if (project !== undefined && !(await deps.projectExists(project))) {
+      throw new HttpError('NOT_FOUND', `No project named "${project.slice(0, 63)}"; see "sightline project list".`, { details: { field: 'project' } });
+    }
     audit.parameters = { ...matched.params, ...redact(query, route.secretFields ?? []), ...redact(body, route.secretFields ?? []) };
 
     const active = route;

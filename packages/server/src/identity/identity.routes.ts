@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { api } from '@sightline/protocol';
+import { api, safeName } from '@sightline/protocol';
 import { defineRoute, type Principal, type Route } from '../http/router.js';
 import type { AccessService } from '../access/access.service.js';
 import type { ApiKeyService } from './apikey.service.js';
@@ -10,6 +10,15 @@ import type { UserRepository } from './user.repository.js';
 
 const nameParam = (kind: string) => (ctx: { params: Readonly<Record<string, string>> }) => `srn:sightline::${kind}/${ctx.params['name'] ?? ''}`;
 const collection = (kind: string) => () => `srn:sightline::${kind}/*`;
+
+function screenedName(name: string): string {
+  try {
+    safeName('user').parse(name);
+    return name;
+  } catch {
+    return '[invalid-name]';
+  }
+}
 
 function me(p: Principal | undefined): Principal {
   if (p === undefined) throw new Error('route requires a principal');
@@ -28,7 +37,10 @@ export function authRoutes(auth: AuthService, users: UserService, userRepo: User
       transactional: false,
       body: api.loginRequest,
       response: api.loginResponse,
-      secretFields: ['password', 'totp'],
+      // The user name typed at sign-in is unscreened free text from anyone: it reaches the
+      // trail only when it is a valid, screened name (someone may type their e-mail address).
+      resource: (ctx) => `srn:sightline::user/${screenedName(ctx.body.user)}`,
+      secretFields: ['password', 'totp', 'user'],
       handle: (ctx) => auth.login(ctx.body.user, ctx.body.password, ctx.body.totp, ctx.sourceIp),
     }),
     defineRoute({

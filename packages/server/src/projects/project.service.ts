@@ -40,6 +40,10 @@ export class ProjectService {
     return { name: r.name, description: r.description, createdAt: new Date(r.created_at).toISOString() };
   }
 
+  async exists(name: string): Promise<boolean> {
+    return (await this.store.db.selectFrom('projects').select('id').where('name', '=', name).executeTakeFirst()) !== undefined;
+  }
+
   async list(): Promise<ProjectView[]> {
     const rows = await this.store.db.selectFrom('projects').selectAll().orderBy('name').execute();
     return rows.map((r) => ({ name: r.name, description: r.description, createdAt: new Date(r.created_at).toISOString() }));
