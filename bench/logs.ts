@@ -39,7 +39,11 @@ const LEVELS = ['info', 'info', 'info', 'debug', 'warn', 'error'] as const;
 const STATES = ['enter', 'exit', 'dwell', 'lost'] as const;
 
 /** Realistic app output: ~130-byte lines with counters, ids and some randomness (so gzip is not flattered). */
-function makeEvents(count: number, salt: number, now: number): { time: number; message: string; level: string; fields: Record<string, string | number> }[] {
+function makeEvents(
+  count: number,
+  salt: number,
+  now: number,
+): { time: number; message: string; level: string; fields: Record<string, string | number> }[] {
   const rnd = randomBytes(count * 4);
   return Array.from({ length: count }, (_, i) => {
     const frame = salt * count + i;
@@ -120,12 +124,23 @@ async function child(job: LoadJob): Promise<LoadResult> {
   const seconds = (performance.now() - start) / 1000;
   agent.destroy();
   latencies.sort((a, b) => a - b);
-  return { batches: latencies.length, errors, firstError, seconds, bodyBytes, p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99) };
+  return {
+    batches: latencies.length,
+    errors,
+    firstError,
+    seconds,
+    bodyBytes,
+    p50Ms: percentile(latencies, 0.5),
+    p99Ms: percentile(latencies, 0.99),
+  };
 }
 
 function runChild(job: LoadJob): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
-    const c = fork(fileURLToPath(import.meta.url), ['--child'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const c = fork(fileURLToPath(import.meta.url), ['--child'], {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     c.once('message', (m) => {
       resolve(m as LoadResult);
       c.kill();
@@ -176,26 +191,43 @@ export async function benchLogs(seconds = 8, concurrency = 4): Promise<Record<st
           path,
           ca,
           servername: 'localhost',
-          headers: { ...(payload === undefined ? {} : { 'content-type': 'application/json' }), ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
+          headers: {
+            ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
+            ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+          },
         },
         (res) => {
           let text = '';
           res.on('data', (d: Buffer) => (text += d.toString()));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) }));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) }),
+          );
         },
       );
       req.on('error', reject);
       req.end(payload);
     });
   try {
-    const login = await call('POST', '/api/v1/auth/login', undefined, { user: init.admin.name, password: init.admin.password, totp: totpCode(base32Decode(init.admin.totpSecret), Date.now()) });
+    const login = await call('POST', '/api/v1/auth/login', undefined, {
+      user: init.admin.name,
+      password: init.admin.password,
+      totp: totpCode(base32Decode(init.admin.totpSecret), Date.now()),
+    });
     const token = String(login.body['token']);
     const created = await call('POST', '/api/v1/projects/default/log-groups', token, { name: 'bench' });
     if (created.status !== 201) throw new Error(`create group: ${created.status} ${JSON.stringify(created.body)}`);
 
     const out: Record<string, unknown> = { bench: 'logs', storage: 'sqlite', concurrency, seconds };
     for (const batch of [500, 5000]) {
-      const r = await runChild({ port, ca, token, path: `/api/v1/projects/default/log-groups/bench/streams/b${batch}/events`, batch, concurrency, seconds });
+      const r = await runChild({
+        port,
+        ca,
+        token,
+        path: `/api/v1/projects/default/log-groups/bench/streams/b${batch}/events`,
+        batch,
+        concurrency,
+        seconds,
+      });
       const raw = ceiling(batch, 3);
       const lps = (r.batches * batch) / r.seconds;
       out[`batch${batch}`] = {
@@ -217,7 +249,11 @@ export async function benchLogs(seconds = 8, concurrency = 4): Promise<Record<st
     let after = '';
     const t0 = performance.now();
     while (performance.now() - t0 < 3000) {
-      const r = await call('GET', `/api/v1/projects/default/log-groups/bench/events?limit=10000${after === '' ? '' : `&after=${after}`}`, token);
+      const r = await call(
+        'GET',
+        `/api/v1/projects/default/log-groups/bench/events?limit=10000${after === '' ? '' : `&after=${after}`}`,
+        token,
+      );
       const events = r.body['events'] as unknown[] | undefined;
       if (r.status !== 200 || events === undefined || events.length === 0) break;
       read += events.length;

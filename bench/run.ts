@@ -2,6 +2,7 @@
  * `npm run bench [-- NAME...]`: runs the benchmarks and prints one JSON line
  * each. Benchmarks never fail on speed; BENCHMARKS.md keeps the figures.
  */
+import { benchArtifacts } from './artifacts.js';
 import { benchAudit } from './audit.js';
 import { benchDevices } from './devices.js';
 import { benchHttpsApi } from './https-api.js';
@@ -10,6 +11,7 @@ import { benchLogs } from './logs.js';
 const all: Record<string, () => Promise<Record<string, unknown>>> = {
   'https-api': () => benchHttpsApi(),
   audit: () => benchAudit(),
+  artifacts: () => benchArtifacts(),
   devices: () => benchDevices(),
   logs: () => benchLogs(),
 };

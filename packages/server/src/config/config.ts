@@ -96,7 +96,7 @@ export const configSchema = z
       .object({
         /** Retention of a new log group unless it names its own (1–3650 days). */
         defaultRetentionDays: z.number().int().min(1).max(3650).default(30),
-        /** Bytes of one batch: messages and fields, plus 26 per event (CloudWatch's accounting). */
+        /** Bytes of one batch: messages and fields (UTF-8), plus 26 per event, as CloudWatch Logs counts. */
         maxBatchBytes: z.number().int().min(1024).max(4 * 1024 * 1024).default(1024 * 1024),
         maxEventsPerBatch: z.number().int().min(1).max(100_000).default(10_000),
         /** Bytes of one message (UTF-8). */

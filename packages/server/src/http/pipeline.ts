@@ -280,14 +280,13 @@ async function handle(deps: PipelineDeps, req: IncomingMessage, res: ServerRespo
     const ctx: RequestContext = { requestId, sourceIp, userAgent, principal, params: matched.params, body, query, headers: req.headers, signal: aborter.signal };
     if (route.rawBody !== undefined) {
       ctx.raw = req;
-      ctx.rawHeaders = req.headers;
       const declared = req.headers['content-length'];
       if (declared !== undefined && /^\d+$/.test(declared)) ctx.rawLength = Number(declared);
     }
     audit.resource = route.resource?.(ctx) ?? audit.resource;
     const project = matched.params['project'];
     if (project !== undefined && !(await deps.projectExists(project))) {
-      throw new HttpError('NOT_FOUND', `No project named "${project.slice(0, 63)}"; see "sightline project list".`, { details: { field: 'project' } });
+      throw new SightlineError('PROJECT_NOT_FOUND', `No project named "${project.slice(0, 63)}"; see "sightline project list".`, { details: { field: 'project' } });
     }
     audit.parameters = { ...matched.params, ...redact(query, route.secretFields ?? []), ...redact(body, route.secretFields ?? []) };
 

@@ -35,8 +35,6 @@ export interface RequestContext<B = unknown, Q = unknown> {
   raw?: Readable;
   /** Declared length of a raw body, when the client sent Content-Length. */
   rawLength?: number;
-  /** Request headers, for routes declared with `rawBody` (a declared digest, say). */
-  rawHeaders?: Readonly<Record<string, string | string[] | undefined>>;
   /**
    * For `transactional: false` routes: runs `fn` in one transaction with the
    * call's "allowed" audit event, so a change and its event commit together

@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, Migrator, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import { SightlineError } from '@sightline/core';
 import { migrationProvider } from './migrations/index.js';
@@ -75,7 +75,11 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Opened
 }
 
 export async function migrate(db: Db): Promise<void> {
-  const migrator = new Migrator({ db, provider: migrationProvider });
+  // PostgreSQL: name the schema in effect, or Kysely takes another schema's
+  // kysely_migration_lock (tests, tenants on one server) for ours and fails.
+  const pgSchema =
+    db.getExecutor().adapter instanceof PostgresAdapter ? (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]?.s : undefined;
+  const migrator = new Migrator({ db, provider: migrationProvider, ...(pgSchema === undefined ? {} : { migrationTableSchema: pgSchema }) });
   const { error, results } = await migrator.migrateToLatest();
   if (error !== undefined) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
