@@ -138,7 +138,7 @@ export function buildRoutes(s: Services): Route[] {
     ...auditRoutes(s.audit),
     ...kmsRoutes(s.kms),
     ...deviceRoutes(s.devices),
-    ...deviceApiRoutes(s.devices),
+    ...deviceApiRoutes(s.devices, s.logs),
     ...secretRoutes(s.secrets),
     ...logRoutes(s.logs),
     ...artifactRoutes(s.artifacts),

@@ -118,6 +118,20 @@ for (const engine of await engines()) {
       const jobs = await s.call<{ jobs: { status: string }[] }>('GET', '/api/v1/projects/default/devices/cam-box-2/jobs', undefined, admin);
       assert.equal(jobs.body.jobs[0]?.status, 'succeeded');
 
+      // Logs: shipped over mTLS into the device's own encrypted log group.
+      const shipped = await deviceCall<{ count: number }>(s.port, a.caPem, me, 'POST', '/device/v1/logs', {
+        stream: 'agent',
+        events: [{ time: new Date(s.clock.now()).toISOString(), level: 'info', message: 'camera ingest started for lobby' }],
+        dropped: 3,
+      });
+      assert.equal(shipped.status, 200, JSON.stringify(shipped.body));
+      const tail = await s.call<{ events: { message: string; level: string }[] }>('GET', '/api/v1/projects/default/log-groups/device-cam-box-2/events', undefined, admin);
+      assert.equal(tail.status, 200, JSON.stringify(tail.body));
+      assert.deepEqual(
+        tail.body.events.map((e) => e.message),
+        ["The agent's spool dropped 3 older log lines while it was offline (quota reached).", 'camera ingest started for lobby'],
+      );
+
       // The identity matrix: a device certificate on the user API, a user token on the device API.
       const wrongApi = await deviceCall<{ error: { code: string } }>(s.port, a.caPem, me, 'GET', '/api/v1/users');
       assert.deepEqual([wrongApi.status, wrongApi.body.error.code], [403, 'WRONG_API']);

@@ -3,6 +3,7 @@ import { deviceApi, safeName } from '@sightline/protocol';
 import { defineRoute, Reply, type Principal, type Route } from '../http/router.js';
 import { DeviceError } from './device-errors.js';
 import type { DevicePrincipal, DeviceService } from './device.service.js';
+import type { LogService } from '../logs/log.service.js';
 
 const p = (ctx: { params: Readonly<Record<string, string>> }): string => ctx.params['project'] ?? '';
 const n = (ctx: { params: Readonly<Record<string, string>> }): string => ctx.params['name'] ?? '';
@@ -147,9 +148,41 @@ export function deviceRoutes(devices: DeviceService): Route[] {
   ];
 }
 
-/** The device's side (mTLS): register, renew, desired state, heartbeat, jobs. */
-export function deviceApiRoutes(devices: DeviceService): Route[] {
+/** The log group a device's own logs go to (one per device: retention and keys per device). */
+export function deviceLogGroup(device: string): string {
+  return `device-${device}`;
+}
+
+/** The device's side (mTLS): register, renew, desired state, heartbeat, jobs, logs. */
+export function deviceApiRoutes(devices: DeviceService, logs: LogService): Route[] {
   return [
+    defineRoute({
+      method: 'POST',
+      path: '/device/v1/logs',
+      tag: 'device-api',
+      summary: 'Ship a batch of the agent\'s logs to the device\'s log group (encrypted at rest)',
+      auth: 'device',
+      auditAction: 'device:WriteLogs',
+      // Checks and compression run outside the transaction; ctx.commit writes the chunk with its event.
+      transactional: false,
+      body: deviceApi.deviceLogBatch,
+      maxBodyBytes: 2 * 1024 * 1024,
+      secretFields: ['events'],
+      response: z.object({ ok: z.literal(true), count: z.number() }),
+      handle: async (ctx) => {
+        const me = device(ctx.principal);
+        devices.assertOperational(me);
+        const caller = { principal: me, requestId: ctx.requestId, sourceIp: ctx.sourceIp };
+        const group = deviceLogGroup(me.name);
+        await logs.ensureGroup(caller, me.project, group, `Logs of device ${me.name}`);
+        const events: unknown[] = ctx.body.events.map((e) => ({ time: e.time, level: e.level, message: e.message }));
+        if (ctx.body.dropped > 0) {
+          events.unshift({ time: ctx.body.events[0]?.time ?? new Date().toISOString(), level: 'warn', message: `The agent's spool dropped ${ctx.body.dropped} older log lines while it was offline (quota reached).` });
+        }
+        const r = await logs.ingest(caller, me.project, group, ctx.body.stream, events, ctx.commit);
+        return { ok: true as const, count: r.count };
+      },
+    }),
     defineRoute({
       method: 'POST',
       path: '/device/v1/register',

@@ -296,7 +296,7 @@ export class DeviceService {
       if (state.etag !== etag) return state;
       const left = deadline - Date.now();
       if (left <= 0 || signal.aborted) return undefined;
-      // Wake on a local change, or re-read every 10 s for changes made by another replica.
+      // Wake on a local change, or re-read every 25 s for changes made by another replica.
       await new Promise<void>((resolve) => {
         const done = (): void => {
           clearTimeout(timer);
@@ -304,7 +304,7 @@ export class DeviceService {
           signal.removeEventListener('abort', done);
           resolve();
         };
-        const timer = setTimeout(done, Math.min(left, 10_000));
+        const timer = setTimeout(done, Math.min(left, 25_000));
         this.changes.once(p.deviceId, done);
         signal.addEventListener('abort', done, { once: true });
       });

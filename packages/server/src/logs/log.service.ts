@@ -181,6 +181,16 @@ export class LogService {
     return this.view(row);
   }
 
+  /** Creates a group with the service key and default retention if it does not exist yet (device log groups). */
+  async ensureGroup(caller: KeyCaller, project: string, name: string, description: string): Promise<void> {
+    if ((await this.repo.findGroup(project, name)) !== undefined) return;
+    try {
+      await this.createGroup(caller, project, { name, description });
+    } catch (err) {
+      if (!(err instanceof LogError && err.code === 'ALREADY_EXISTS')) throw err;
+    }
+  }
+
   async listGroups(project: string): Promise<LogGroupView[]> {
     return this.views(project, await this.repo.listGroups(project));
   }
