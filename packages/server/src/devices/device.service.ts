@@ -325,9 +325,15 @@ export class DeviceService {
     this.assertOperational(p);
     const job = await this.store.db.selectFrom('device_jobs').selectAll().where('id', '=', jobId).where('device_id', '=', p.deviceId).executeTakeFirst();
     if (job === undefined) throw new DeviceError('JOB_NOT_FOUND', `No job ${jobId} for this device.`);
-    await this.store.db.updateTable('device_jobs').set({ status, message: message ?? null, updated_at: this.clock.now() }).where('id', '=', jobId).execute();
-    // A device that reports its reset as running has destroyed its keys: revoke its certificates now.
-    if (job.kind === 'reset' && status !== 'failed') await this.revokeAll(p.deviceId);
+    // A device that reports its reset as running is destroying its keys and cannot report again:
+    // revoke its certificates now and close the job, so it never sits "running" forever.
+    const resetting = job.kind === 'reset' && status !== 'failed';
+    await this.store.db
+      .updateTable('device_jobs')
+      .set({ status: resetting ? 'succeeded' : status, message: resetting ? 'crypto-erase started on the device; its certificates are revoked' : (message ?? null), updated_at: this.clock.now() })
+      .where('id', '=', jobId)
+      .execute();
+    if (resetting) await this.revokeAll(p.deviceId);
   }
 
   async jobs(project: string, name: string): Promise<{ id: string; kind: string; status: string; message: string | null; createdAt: string; updatedAt: string }[]> {

@@ -1,0 +1,181 @@
+import type { z } from 'zod';
+import { deviceApi } from '@sightline/protocol';
+import { AgentError, ControlPlaneError } from '../errors.js';
+import type { FetchRequest, FetchResponse, Fetcher } from './fetcher.js';
+
+/** Caps on what the control plane may send back (STYLE: tuf-js config.ts). */
+export const LIMITS = Object.freeze({
+  /** Desired state: jobs and, later, app manifests. */
+  desiredStateBytes: 1024 * 1024,
+  /** Every other answer is a few hundred bytes; a certificate chain a few KiB. */
+  smallAnswerBytes: 64 * 1024,
+  /** Ordinary calls. */
+  timeoutMs: 20_000,
+  /** The long-poll waits server-side; allow this much beyond the wait. */
+  pollGraceMs: 15_000,
+  maxWaitSeconds: 60,
+});
+
+export type DesiredState = deviceApi.DesiredState;
+export type Heartbeat = deviceApi.Heartbeat;
+export type DeviceLogBatch = z.input<typeof deviceApi.deviceLogBatch>;
+export type RegisterResponse = z.infer<typeof deviceApi.registerResponse>;
+export type RenewResponse = z.infer<typeof deviceApi.renewResponse>;
+export type JobStatus = z.infer<typeof deviceApi.jobUpdateRequest>['status'];
+
+export type DesiredStateAnswer = { changed: true; state: DesiredState } | { changed: false };
+
+const errorBody = (body: Buffer): { code: string; message: string } | undefined => {
+  try {
+    const json = JSON.parse(body.toString('utf8')) as { error?: { code?: unknown; message?: unknown } };
+    if (typeof json.error?.code === 'string')
+      return { code: json.error.code, message: typeof json.error.message === 'string' ? json.error.message : '' };
+  } catch {
+    // not JSON: handled below
+  }
+  return undefined;
+};
+
+/**
+ * The device API (`/device/v1/…`) as typed calls. Every answer is size-capped
+ * by the fetcher and schema-checked here before anyone uses it (fail closed).
+ */
+export class DeviceClient {
+  constructor(private fetcher: Fetcher) {}
+
+  /** Switches to a new fetcher (a renewed certificate); the old one closes once its requests finish. */
+  replaceFetcher(next: Fetcher): void {
+    const old = this.fetcher;
+    this.fetcher = next;
+    old.close();
+  }
+
+  close(): void {
+    this.fetcher.close();
+  }
+
+  private async call<T>(req: FetchRequest, schema: z.ZodType<T>): Promise<T> {
+    const res = await this.fetcher.request(req);
+    this.throwIfError(res, req.path);
+    return this.parse(res, schema, req.path);
+  }
+
+  private throwIfError(res: FetchResponse, path: string): void {
+    if (res.status >= 200 && res.status < 300) return;
+    if (res.status === 304) return;
+    const err = errorBody(res.body);
+    if (res.status >= 500 || res.status === 429 || res.status === 408) {
+      throw new AgentError(
+        'CONTROL_PLANE_ERROR',
+        `The control plane answered ${path} with ${res.status}${err === undefined ? '' : ` (${err.code})`}; retrying later.`,
+        {
+          details: { status: res.status },
+        },
+      );
+    }
+    throw new ControlPlaneError(res.status, err?.code ?? `HTTP_${res.status}`, err?.message ?? 'no error body');
+  }
+
+  private parse<T>(res: FetchResponse, schema: z.ZodType<T>, path: string): T {
+    let json: unknown;
+    try {
+      json = JSON.parse(res.body.toString('utf8'));
+    } catch (err) {
+      throw new AgentError('RESPONSE_INVALID', `The control plane's answer to ${path} is not JSON.`, { cause: err });
+    }
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) {
+      throw new AgentError(
+        'RESPONSE_INVALID',
+        `The control plane's answer to ${path} does not match the device API (${parsed.error.issues[0]?.path.join('.') ?? ''}: ${parsed.error.issues[0]?.message ?? ''}).`,
+      );
+    }
+    return parsed.data;
+  }
+
+  register(csrPem: string): Promise<RegisterResponse> {
+    return this.call(
+      {
+        method: 'POST',
+        path: '/device/v1/register',
+        body: { csrPem },
+        timeoutMs: LIMITS.timeoutMs,
+        maxResponseBytes: LIMITS.smallAnswerBytes,
+        channel: 'control',
+      },
+      deviceApi.registerResponse,
+    );
+  }
+
+  renew(csrPem: string): Promise<RenewResponse> {
+    return this.call(
+      {
+        method: 'POST',
+        path: '/device/v1/certificate/renew',
+        body: { csrPem },
+        timeoutMs: LIMITS.timeoutMs,
+        maxResponseBytes: LIMITS.smallAnswerBytes,
+        channel: 'control',
+      },
+      deviceApi.renewResponse,
+    );
+  }
+
+  /** Long-poll: returns at once when the state differs from `etag`, else after up to `waitSeconds` with `changed: false`. */
+  async desiredState(etag: string | undefined, waitSeconds: number, signal?: AbortSignal): Promise<DesiredStateAnswer> {
+    const wait = Math.max(0, Math.min(LIMITS.maxWaitSeconds, Math.floor(waitSeconds)));
+    const path = `/device/v1/desired-state?wait=${wait}`;
+    const res = await this.fetcher.request({
+      method: 'GET',
+      path,
+      headers: etag === undefined ? {} : { 'if-none-match': etag },
+      timeoutMs: wait * 1000 + LIMITS.pollGraceMs,
+      maxResponseBytes: LIMITS.desiredStateBytes,
+      channel: 'poll',
+      ...(signal === undefined ? {} : { signal }),
+    });
+    this.throwIfError(res, path);
+    if (res.status === 304) return { changed: false };
+    return { changed: true, state: this.parse(res, deviceApi.desiredState, path) };
+  }
+
+  heartbeat(hb: Heartbeat, signal?: AbortSignal): Promise<z.infer<typeof deviceApi.heartbeatResponse>> {
+    return this.call(
+      {
+        method: 'POST',
+        path: '/device/v1/heartbeat',
+        body: hb,
+        timeoutMs: LIMITS.timeoutMs,
+        maxResponseBytes: LIMITS.smallAnswerBytes,
+        channel: 'control',
+        ...(signal === undefined ? {} : { signal }),
+      },
+      deviceApi.heartbeatResponse,
+    );
+  }
+
+  async updateJob(jobId: string, status: JobStatus, message?: string): Promise<void> {
+    const res = await this.fetcher.request({
+      method: 'POST',
+      path: `/device/v1/jobs/${encodeURIComponent(jobId)}`,
+      body: message === undefined ? { status } : { status, message: message.slice(0, 512) },
+      timeoutMs: LIMITS.timeoutMs,
+      maxResponseBytes: LIMITS.smallAnswerBytes,
+      channel: 'control',
+    });
+    this.throwIfError(res, '/device/v1/jobs/:id');
+  }
+
+  async shipLogs(batch: DeviceLogBatch, signal?: AbortSignal): Promise<void> {
+    const res = await this.fetcher.request({
+      method: 'POST',
+      path: '/device/v1/logs',
+      body: batch,
+      timeoutMs: LIMITS.timeoutMs,
+      maxResponseBytes: LIMITS.smallAnswerBytes,
+      channel: 'control',
+      ...(signal === undefined ? {} : { signal }),
+    });
+    this.throwIfError(res, '/device/v1/logs');
+  }
+}

@@ -1,0 +1,244 @@
+import { createHash } from 'node:crypto';
+import { Agent, request, type AgentOptions, type RequestOptions } from 'node:https';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { AgentError } from '../errors.js';
+
+export interface FetchRequest {
+  method: 'GET' | 'POST';
+  /** Path and query under the control plane URL, e.g. `/device/v1/heartbeat`. */
+  path: string;
+  headers?: Record<string, string>;
+  /** Sent as JSON. */
+  body?: unknown;
+  timeoutMs: number;
+  /** Responses larger than this are cut off with RESPONSE_TOO_LARGE (STYLE: caps on everything read from outside). */
+  maxResponseBytes: number;
+  /** `poll` is the long-poll's own connection; everything else shares `control`. */
+  channel: 'poll' | 'control';
+  signal?: AbortSignal;
+}
+
+export interface FetchResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** How the agent reaches the control plane; tests pass fakes (tuf-js's `Fetcher`). */
+export interface Fetcher {
+  request(req: FetchRequest): Promise<FetchResponse>;
+  /** Closes the connections once the requests in flight are done. */
+  close(): void;
+}
+
+/** What a TLS client needs to speak to the control plane as this device. */
+export interface TlsIdentity {
+  url: string;
+  /** SHA-256 (hex) of the control plane's certificate, DER. */
+  serverCertSha256: string;
+  /** CA the control plane's certificate must chain to. */
+  caPem: string;
+  certPem: string;
+  keyPem: string;
+}
+
+export function normaliseFingerprint(fp: string): string {
+  return fp.replaceAll(':', '').toLowerCase();
+}
+
+/**
+ * An https.Agent that accepts a connection only when the server presents the
+ * pinned certificate. The pin is checked first, on every new connection
+ * before a byte of a request is written (the socket is handed to http only
+ * after the checks), so a mismatch is always reported as SERVER_PIN_MISMATCH;
+ * then the chain to the CA from the archive (RFC 5280 6.1) must verify too.
+ * The host name is not checked: the pin names the one certificate, which is
+ * stronger than any name match (RFC 7469 2.6 allows pinning to stand in).
+ */
+class PinnedAgent extends Agent {
+  constructor(
+    private readonly pin: string,
+    options: AgentOptions,
+  ) {
+    super(options);
+  }
+
+  override createConnection(options: RequestOptions, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+    const cb = callback ?? ((): void => undefined);
+    const socket = super.createConnection({ ...options, rejectUnauthorized: false, checkServerIdentity: () => undefined }) as TLSSocket;
+    let settled = false;
+    const fail = (err: Error): void => {
+      if (settled) return;
+      settled = true;
+      socket.destroy();
+      cb(err, socket);
+    };
+    socket.once('error', fail);
+    socket.once('secureConnect', () => {
+      // Resumption is off (maxCachedSessions: 0), so the full certificate is always there to check.
+      const peer = socket.getPeerX509Certificate();
+      const seen = peer === undefined ? '' : createHash('sha256').update(peer.raw).digest('hex');
+      // Issue 5 / seed point 9: the control plane must present exactly the certificate pinned in the archive.
+      if (seen !== this.pin) {
+        return fail(
+          new AgentError(
+            'SERVER_PIN_MISMATCH',
+            `The control plane presented a certificate (sha256 ${seen.slice(0, 16)}…) other than the one pinned at provisioning (${this.pin.slice(0, 16)}…); refusing to talk to it. If the server certificate was replaced on purpose, the device must be provisioned again.`,
+            { details: { expected: this.pin, presented: seen } },
+          ),
+        );
+      }
+      // RFC 5280 6.1: the pinned certificate must also chain to the CA from the archive and be within its validity.
+      if (!socket.authorized) {
+        return fail(
+          new AgentError(
+            'SERVER_UNTRUSTED',
+            `The control plane's certificate does not verify against the CA from the archive (${String(socket.authorizationError)}).`,
+            {
+              details: { reason: String(socket.authorizationError) },
+            },
+          ),
+        );
+      }
+      settled = true;
+      socket.off('error', fail);
+      cb(null, socket);
+    });
+    return undefined;
+  }
+}
+
+const TRANSPORT_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ECONNABORTED',
+]);
+
+function transportError(err: unknown, url: string): AgentError {
+  if (err instanceof AgentError) return err;
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  const what = TRANSPORT_CODES.has(code) ? code : err instanceof Error ? err.message : String(err);
+  return new AgentError('CONTROL_PLANE_UNREACHABLE', `Cannot reach the control plane at ${url} (${what}).`, {
+    cause: err,
+    details: { reason: code || what },
+  });
+}
+
+/**
+ * The mTLS client: one keep-alive connection for the long-poll and one for
+ * everything else (issue 5: one keep-alive mTLS connection per device for the
+ * long-poll; heartbeats and logs must not queue behind a 30 s poll).
+ */
+export class HttpsFetcher implements Fetcher {
+  private readonly base: URL;
+  private readonly agents: Record<FetchRequest['channel'], PinnedAgent>;
+  private inFlight = 0;
+  private closing = false;
+
+  constructor(identity: TlsIdentity) {
+    this.base = new URL(identity.url);
+    if (this.base.protocol !== 'https:') throw new AgentError('CONFIG_INVALID', 'The control plane URL must be https://.');
+    const pin = normaliseFingerprint(identity.serverCertSha256);
+    const options: AgentOptions = {
+      keepAlive: true,
+      keepAliveMsecs: 15_000,
+      maxSockets: 1,
+      maxFreeSockets: 1,
+      // No TLS session resumption: a resumed session shows no certificate, and every new connection must prove
+      // the pin afresh (a session cached from a refused connection must never let a later one skip the check).
+      maxCachedSessions: 0,
+      cert: identity.certPem,
+      key: identity.keyPem,
+      ca: [identity.caPem],
+      // Seed point 1: TLS 1.2 at least.
+      minVersion: 'TLSv1.2',
+    };
+    this.agents = { poll: new PinnedAgent(pin, options), control: new PinnedAgent(pin, options) };
+  }
+
+  request(req: FetchRequest): Promise<FetchResponse> {
+    if (this.closing) return Promise.reject(new AgentError('ABORTED', 'The client is closed.'));
+    const url = new URL(req.path, this.base);
+    const body = req.body === undefined ? undefined : Buffer.from(JSON.stringify(req.body), 'utf8');
+    const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
+    if (body !== undefined) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = String(body.length);
+    }
+    const options: RequestOptions = { method: req.method, agent: this.agents[req.channel], headers };
+    this.inFlight++;
+    return new Promise<FetchResponse>((resolve, reject) => {
+      let done = false;
+      const finish = (err: Error | undefined, res?: FetchResponse): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        req.signal?.removeEventListener('abort', onAbort);
+        this.inFlight--;
+        if (this.closing && this.inFlight === 0) this.destroyAgents();
+        if (err !== undefined) reject(err);
+        else if (res !== undefined) resolve(res);
+      };
+      const r = request(url, options, (res) => {
+        const declared = Number(res.headers['content-length'] ?? '0');
+        if (declared > req.maxResponseBytes) {
+          finish(
+            new AgentError(
+              'RESPONSE_TOO_LARGE',
+              `The control plane answered ${url.pathname} with ${declared} bytes; the cap is ${req.maxResponseBytes}.`,
+            ),
+          );
+          r.destroy();
+          return;
+        }
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (d: Buffer) => {
+          size += d.length;
+          if (size > req.maxResponseBytes) {
+            finish(
+              new AgentError('RESPONSE_TOO_LARGE', `The control plane's answer to ${url.pathname} exceeds ${req.maxResponseBytes} bytes.`),
+            );
+            r.destroy();
+            return;
+          }
+          chunks.push(d);
+        });
+        res.on('end', () => finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('error', (err) => finish(transportError(err, this.base.origin)));
+        res.on('aborted', () =>
+          finish(new AgentError('CONTROL_PLANE_UNREACHABLE', `The connection to ${this.base.origin} closed mid-answer.`)),
+        );
+      });
+      const timer = setTimeout(() => {
+        r.destroy();
+        finish(new AgentError('CONTROL_PLANE_TIMEOUT', `The control plane did not answer ${url.pathname} within ${req.timeoutMs} ms.`));
+      }, req.timeoutMs);
+      const onAbort = (): void => {
+        r.destroy();
+        finish(new AgentError('ABORTED', 'The request was cancelled (the agent is stopping).'));
+      };
+      r.on('error', (err) => finish(transportError(err, this.base.origin))); // first: a destroyed request still emits
+      if (req.signal?.aborted === true) return onAbort();
+      req.signal?.addEventListener('abort', onAbort, { once: true });
+      r.end(body);
+    });
+  }
+
+  private destroyAgents(): void {
+    this.agents.poll.destroy();
+    this.agents.control.destroy();
+  }
+
+  close(): void {
+    this.closing = true;
+    if (this.inFlight === 0) this.destroyAgents();
+  }
+}

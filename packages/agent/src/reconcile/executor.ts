@@ -1,0 +1,108 @@
+import type { DeviceClient } from '../client/device-client.js';
+import type { AgentLogger } from '../logs/logger.js';
+import type { AgentState } from '../storage/records.js';
+import type { Step } from './planner.js';
+import type { Runtime } from './runtime.js';
+
+export interface ExecutorDeps {
+  client: () => DeviceClient;
+  runtime: Runtime;
+  logger: AgentLogger;
+  /** Reads and writes the persisted agent state (the reconciler's memory). */
+  loadState: () => Promise<AgentState>;
+  saveState: (state: AgentState) => Promise<void>;
+  /** Full reset: crypto-erase and wipe. The agent stops after it. */
+  fullReset: () => Promise<void>;
+  now: () => number;
+}
+
+export type ExecutionOutcome = 'continue' | 'reset';
+
+/**
+ * Carries out a plan, one step at a time, recording progress before each
+ * irreversible action so a restart resumes instead of repeating it.
+ */
+export class Executor {
+  constructor(private readonly d: ExecutorDeps) {}
+
+  async execute(steps: readonly Step[]): Promise<ExecutionOutcome> {
+    for (const step of steps) {
+      const outcome = await this.one(step);
+      if (outcome !== 'continue') return outcome;
+    }
+    return 'continue';
+  }
+
+  private async update(fn: (s: AgentState) => void): Promise<void> {
+    const state = await this.d.loadState();
+    fn(state);
+    await this.d.saveState(state);
+  }
+
+  private async one(step: Step): Promise<ExecutionOutcome> {
+    switch (step.kind) {
+      case 'stopApp':
+        // The app supervisor arrives in a later issue; nothing runs yet.
+        this.d.logger.warn('stopping app', { app: step.appId, reason: step.reason });
+        return 'continue';
+      case 'forgetJob':
+        await this.update((s) => {
+          delete s.jobs[step.jobId];
+        });
+        return 'continue';
+      case 'reportJob':
+        await this.d.client().updateJob(step.jobId, step.status, step.message);
+        await this.update((s) => {
+          const rec = s.jobs[step.jobId];
+          if (rec !== undefined)
+            s.jobs[step.jobId] = {
+              ...rec,
+              phase: 'done',
+              result: step.status,
+              ...(step.message === undefined ? {} : { message: step.message }),
+              reported: true,
+            };
+        });
+        this.d.logger.info('job finished', { job: step.jobId, status: step.status });
+        return 'continue';
+      case 'startJob': {
+        const { job } = step;
+        // Tell the control plane first: if that fails nothing was done and the step is retried.
+        await this.d.client().updateJob(job.id, 'running');
+        this.d.logger.warn('running device job', { job: job.id, kind: job.kind });
+        await this.update((s) => {
+          s.jobs[job.id] = {
+            kind: job.kind,
+            phase: 'started',
+            bootId: this.d.runtime.bootId(),
+            startedAt: new Date(this.d.now()).toISOString(),
+            reported: false,
+          };
+        });
+        if (job.kind === 'reset') {
+          // The control plane has the job as running and revokes the certificates; nothing can be reported after this.
+          await this.d.logger.flush().catch(() => undefined);
+          await this.d.fullReset();
+          return 'reset';
+        }
+        try {
+          // systemd stops the agent (SIGTERM) on its way down; until then it keeps serving.
+          await (job.kind === 'reboot' ? this.d.runtime.reboot() : this.d.runtime.shutdown());
+          return 'continue';
+        } catch (err) {
+          const message = err instanceof Error ? err.message.slice(0, 500) : String(err);
+          await this.update((s) => {
+            s.jobs[job.id] = { kind: job.kind, phase: 'done', result: 'failed', message, reported: false };
+          });
+          await this.d.client().updateJob(job.id, 'failed', message);
+          await this.update((s) => {
+            const rec = s.jobs[job.id];
+            if (rec !== undefined) rec.reported = true;
+          });
+          this.d.logger.error('device job failed', { job: job.id, kind: job.kind, error: message });
+          return 'continue';
+        }
+      }
+    }
+  }
+}
