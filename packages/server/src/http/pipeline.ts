@@ -141,6 +141,8 @@ function redact(body: unknown, secretFields: readonly string[]): Record<string, 
 interface PeerCert {
   serial: string;
   sha256: string;
+  /** The subject CN: the device name our CA put there (trusted only once the chain verified). */
+  cn: string;
 }
 
 function peerCertificate(req: IncomingMessage): PeerCert | undefined {
@@ -148,7 +150,8 @@ function peerCertificate(req: IncomingMessage): PeerCert | undefined {
   if (typeof socket.getPeerCertificate !== 'function') return undefined;
   const cert = socket.getPeerCertificate();
   if (cert === null || Object.keys(cert).length === 0 || cert.serialNumber === undefined) return undefined;
-  return { serial: cert.serialNumber.toLowerCase(), sha256: cert.fingerprint256.replaceAll(':', '').toLowerCase() };
+  const cn = cert.subject?.CN;
+  return { serial: cert.serialNumber.toLowerCase(), sha256: cert.fingerprint256.replaceAll(':', '').toLowerCase(), cn: (Array.isArray(cn) ? cn[0] : cn) ?? '' };
 }
 
 /** mTLS: the TLS layer verified the chain against the internal CA; the device table decides the rest. */
@@ -256,6 +259,9 @@ async function handle(deps: PipelineDeps, req: IncomingMessage, res: ServerRespo
     let principal: Principal | undefined;
     const peer = peerCertificate(req);
     if (route.auth === 'device') {
+      // A chain our CA verified names the device even when its certificate is then refused
+      // (revoked, expired): the trail records who was turned away.
+      if (peer !== undefined && (req.socket as TLSSocket).authorized) audit.principal = { type: 'device', id: '', name: peer.cn.slice(0, 64) };
       principal = await authenticateDevice(deps, req, peer);
       audit.principal = { type: principal.type, id: principal.id, name: principal.name };
     } else if (peer !== undefined) {
