@@ -84,8 +84,14 @@ export function shellQuote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
-/** One URL path segment. */
-export const seg = (s: string): string => encodeURIComponent(s);
+/**
+ * One URL path segment. `.` and `..` are refused: URL parsing would resolve
+ * them (even %-escaped), sending the request to another route.
+ */
+export const seg = (s: string): string => {
+  if (s === '.' || s === '..') throw new CliError('USAGE', `${JSON.stringify(s)} is not a valid name.`, EXIT.USAGE);
+  return encodeURIComponent(s);
+};
 
 /** `--json` on read commands and writes. */
 export interface JsonOption {

@@ -29,7 +29,8 @@ Exit codes:
   2    usage error: unknown command or flag, missing or malformed argument,
        or a confirmation (--yes) needed where there is no terminal to ask on
   3    authentication: not signed in, session expired or invalid, wrong
-       password or TOTP code, MFA enrollment unfinished, account locked (401, 423)
+       password or TOTP code, MFA enrollment unfinished, account locked (401, 423);
+       secret get: the session was not signed in with MFA, or is an API key
   4    access denied (403)
   5    not found (404), or gone for good (410: a destroyed key)
   6    conflict: already exists, in use, last admin, already initialized (409)
@@ -39,9 +40,11 @@ Exit codes:
        or handshake failed
   9    audit verify / audit prove: verification FAILED: an event was changed,
        dropped, inserted or reordered, a checkpoint or proof is bad, or the
-       key differs from the trusted one; the message names what and where
+       key differs from the trusted one; the message names what and where.
+       artifact get: the download failed its SHA-256 or length check. Stored
+       data (artifact, secret, log chunk) failed its integrity check
   10   policy simulate: DENY
-  130  cancelled at a prompt (Ctrl-C)
+  130  cancelled at a prompt, or a transfer interrupted (Ctrl-C)
 
 Errors go to stderr as one line, "error CODE: sentence"; CODE is stable.
 
@@ -107,6 +110,17 @@ const API_CODES: Readonly<Record<string, ExitCode>> = {
   AUDIT_CHECKPOINT_INVALID: EXIT.VERIFY_FAILED,
   AUDIT_ORDER_INVALID: EXIT.VERIFY_FAILED,
   AUDIT_UNSIGNED_EVENTS: EXIT.VERIFY_FAILED,
+  // Secret values: a person's session with MFA only (the server answers 403); signing in again fixes it.
+  MFA_REQUIRED_FOR_SECRET: EXIT.AUTH,
+  // Stored data that failed its integrity check (the server answers 409): nothing was decrypted.
+  SECRET_INTEGRITY_FAILED: EXIT.VERIFY_FAILED,
+  LOG_CHUNK_INTEGRITY_FAILED: EXIT.VERIFY_FAILED,
+  ENVELOPE_AUTH_FAILED: EXIT.VERIFY_FAILED,
+  ENVELOPE_MALFORMED: EXIT.VERIFY_FAILED,
+  ENVELOPE_TRUNCATED: EXIT.VERIFY_FAILED,
+  ENVELOPE_TRAILING_DATA: EXIT.VERIFY_FAILED,
+  ENVELOPE_OBJECT_MISMATCH: EXIT.VERIFY_FAILED,
+  ENVELOPE_DIGEST_MISMATCH: EXIT.VERIFY_FAILED,
 };
 
 export function exitCodeOf(err: unknown): ExitCode {

@@ -1,12 +1,16 @@
 import { Command, CommanderError } from 'commander';
 import { registerApiKeyCommands } from './commands/apikey.js';
+import { registerArtifactCommands } from './commands/artifact.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerAuthCommands } from './commands/auth.js';
+import { registerCameraCommands } from './commands/camera.js';
 import { registerDeviceCommands } from './commands/device.js';
 import { registerGroupCommands } from './commands/group.js';
 import { registerKeyCommands } from './commands/key.js';
+import { registerLogsCommands } from './commands/logs.js';
 import { registerPolicyCommands } from './commands/policy.js';
 import { registerProjectCommands } from './commands/project.js';
+import { registerSecretCommands } from './commands/secret.js';
 import { registerServerCommands } from './commands/server.js';
 import { registerUserCommands } from './commands/user.js';
 import { CliContext } from './context.js';
@@ -29,7 +33,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
   program
     .name('sightline')
     .description(
-      'Sightline control plane: set up a server, sign in, and manage users, groups, policies, API keys, projects, encryption keys and devices; read, export and verify the audit trail.',
+      'Sightline control plane: set up a server, sign in, and manage users, groups, policies, API keys, projects, encryption keys, devices, secrets, artifacts and logs; read, export and verify the audit trail.',
     )
     .version(CLI_VERSION)
     .option('--profile <NAME>', 'the sign-in profile to use', 'default')
@@ -48,6 +52,10 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
   registerProjectCommands(program, ctx);
   registerKeyCommands(program, ctx);
   registerDeviceCommands(program, ctx);
+  registerCameraCommands(program, ctx);
+  registerSecretCommands(program, ctx);
+  registerArtifactCommands(program, ctx);
+  registerLogsCommands(program, ctx);
   registerAuditCommands(program, ctx);
   return program;
 }

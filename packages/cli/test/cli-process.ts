@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -36,10 +36,69 @@ export function runCli(args: string[], env: Record<string, string>, options: { i
   });
 }
 
+/**
+ * Starts the CLI and leaves it running (for --follow): `output()` is what it
+ * printed so far, `waitFor` resolves when stdout matches, `done` when it exits.
+ */
+export function spawnCli(
+  args: string[],
+  env: Record<string, string>,
+): {
+  child: ChildProcessWithoutNullStreams;
+  output(): Result;
+  waitFor(re: RegExp, timeoutMs?: number): Promise<void>;
+  done: Promise<Result>;
+} {
+  const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
+    cwd: ROOT,
+    env: { ...baseEnv, ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+    timeout: 60_000,
+  });
+  let stdout = '';
+  let stderr = '';
+  const waiters: { re: RegExp; resolve: () => void }[] = [];
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    for (const w of waiters.filter((x) => x.re.test(stdout))) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve();
+    }
+  });
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdin.end();
+  const done = new Promise<Result>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+  return {
+    child,
+    output: () => ({ code: null, stdout, stderr }),
+    waitFor: (re, timeoutMs = 30_000) =>
+      new Promise<void>((resolve, reject) => {
+        if (re.test(stdout)) return resolve();
+        const fail = (why: string): void => {
+          clearTimeout(timer);
+          reject(new Error(`${why} ${String(re)}; stdout: ${stdout}; stderr: ${stderr}`));
+        };
+        const timer = setTimeout(() => fail('timed out waiting for'), timeoutMs);
+        waiters.push({
+          re,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        });
+        void done.then(() => fail('the CLI exited before printing'));
+      }),
+    done,
+  };
+}
+
 export const json = <T = Record<string, unknown>>(r: Result): T => JSON.parse(r.stdout) as T;
 
 /** Several command lines in one child process (see run-many.ts): for many quick offline runs. */
-export async function runCliMany(runs: { args: string[]; env: Record<string, string> }[]): Promise<Result[]> {
+export async function runCliMany(runs: { args: string[]; env: Record<string, string>; input?: string }[]): Promise<Result[]> {
   const res = await new Promise<Result>((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', TSX, join(ROOT, 'packages/cli/test/run-many.ts')], {
       cwd: ROOT,

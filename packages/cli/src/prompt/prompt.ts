@@ -54,16 +54,25 @@ export async function promptLine(question: string): Promise<string> {
   }
 }
 
-/** Reads all of stdin (capped) and returns its lines without line endings. */
-export async function readStdinLines(): Promise<string[]> {
+/** Reads all of stdin, capped at `maxBytes` (64 KiB by default). */
+export async function readStdinBytes(maxBytes = MAX_STDIN_BYTES): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_STDIN_BYTES) throw new CliError('INPUT_TOO_LARGE', `More than ${MAX_STDIN_BYTES} bytes on stdin.`, EXIT.INVALID);
-    chunks.push(chunk);
+  for await (const chunk of process.stdin as AsyncIterable<Buffer | string>) {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    size += buf.length;
+    if (size > maxBytes) {
+      for (const c of chunks) c.fill(0);
+      throw new CliError('INPUT_TOO_LARGE', `More than ${maxBytes} bytes on stdin.`, EXIT.INVALID);
+    }
+    chunks.push(buf);
   }
-  return Buffer.concat(chunks).toString('utf8').split(/\r?\n/);
+  return Buffer.concat(chunks);
+}
+
+/** Reads all of stdin (capped) and returns its lines without line endings. */
+export async function readStdinLines(): Promise<string[]> {
+  return (await readStdinBytes()).toString('utf8').split(/\r?\n/);
 }
 
 /** The first `count` lines of stdin; each must be non-empty. */

@@ -81,6 +81,8 @@ const STATUS: Readonly<Record<string, number>> = {
   LOG_BATCH_TOO_MANY_EVENTS: 413,
   LOG_LINE_TOO_LONG: 413,
   LOG_CHUNK_INTEGRITY_FAILED: 409,
+  CAMERA_NOT_FOUND: 404,
+  CAMERA_IN_USE: 409,
 };
 
 export interface MappedError {

@@ -29,6 +29,8 @@ export interface Database {
   log_streams: LogStreamsTable;
   log_chunks: LogChunksTable;
   artifacts: ArtifactsTable;
+  cameras: CamerasTable;
+  camera_bindings: CameraBindingsTable;
 }
 
 export interface KmsKeysTable {
@@ -291,4 +293,32 @@ export interface DeviceJobsTable {
   created_by: string;
   created_at: number;
   updated_at: number;
+}
+
+export interface CamerasTable {
+  id: string;
+  project: string;
+  name: string;
+  /** rtsp://, rtsps:// or file://, checked to carry no credentials. */
+  url: string;
+  description: string;
+  /** JSON object of tags. */
+  tags: string;
+  /** The secret (`camera-<name>`) holding `{ username, password }`; null without credentials. */
+  secret_name: string | null;
+  /** A CA the appliance trusts for this camera's rtsps:// certificate (public, PEM). */
+  tls_ca_pem: string | null;
+  /** JSON array of warning codes (`RTSP_UNENCRYPTED`, `FILE_SOURCE`). */
+  warnings: string;
+  state: 'active' | 'paused';
+  created_at: number;
+  updated_at: number;
+  created_by: string;
+}
+
+/** A device may read the credentials of a camera bound to it (the deployments of apps fill this). */
+export interface CameraBindingsTable {
+  camera_id: string;
+  device_id: string;
+  created_at: number;
 }

@@ -5,6 +5,7 @@ import * as m0003 from './0003-kms.js';
 import * as m0004 from './0004-artifacts.js';
 import * as m0005 from './0005-secrets-logs.js';
 import * as m0006 from './0006-devices.js';
+import * as m0007 from './0007-cameras.js';
 
 /** Every migration, in order. One set for SQLite and PostgreSQL. */
 const migrations: Record<string, Migration> = {
@@ -14,6 +15,7 @@ const migrations: Record<string, Migration> = {
   '0004-artifacts': m0004,
   '0005-secrets-logs': m0005,
   '0006-devices': m0006,
+  '0007-cameras': m0007,
 };
 
 export const migrationProvider: MigrationProvider = {
