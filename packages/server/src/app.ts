@@ -7,6 +7,10 @@ import { AccessService } from './access/access.service.js';
 import { AuditRepository } from './audit/audit.repository.js';
 import { auditRoutes } from './audit/audit.routes.js';
 import { AuditService } from './audit/audit.service.js';
+import { CameraSecretBindings } from './cameras/camera-bindings.js';
+import { CameraRepository } from './cameras/camera.repository.js';
+import { cameraRoutes } from './cameras/camera.routes.js';
+import { CameraService } from './cameras/camera.service.js';
 import { kmsRoutes } from './kms/kms.routes.js';
 import { deviceApiRoutes, deviceRoutes } from './devices/device.routes.js';
 import { DeviceService } from './devices/device.service.js';
@@ -35,7 +39,7 @@ import { ProjectService } from './projects/project.service.js';
 import { LogRepository } from './logs/log.repository.js';
 import { logRoutes } from './logs/log.routes.js';
 import { LogService } from './logs/log.service.js';
-import { noBindings, type SecretBindingLookup } from './secrets/secret-access.js';
+import type { SecretBindingLookup } from './secrets/secret-access.js';
 import { SecretRepository } from './secrets/secret.repository.js';
 import { secretRoutes } from './secrets/secret.routes.js';
 import { SecretService } from './secrets/secret.service.js';
@@ -60,6 +64,7 @@ export interface Services {
   secrets: SecretService;
   logs: LogService;
   artifacts: ArtifactService;
+  cameras: CameraService;
 }
 
 export interface ServiceOptions {
@@ -68,7 +73,7 @@ export interface ServiceOptions {
   controlPlaneUrl?: () => string;
   logger?: Logger;
   onLoginEvent?: (e: LoginEvent) => Promise<void>;
-  /** Which devices may read which secrets (the device and app issues supply it); default: none. */
+  /** Which devices may read which secrets; default: a device bound to the camera whose secret it is (camera_bindings). */
   secretBindings?: SecretBindingLookup;
 }
 
@@ -103,7 +108,9 @@ export function buildServices(config: Config, db: OpenedDatabase, rootKey: RootK
     { maxObjectBytes: config.artifacts.maxObjectBytes, segmentBytes: config.artifacts.segmentBytes },
   );
   const projects = new ProjectService(store, clock);
-  const secrets = new SecretService(new SecretRepository(store), kms, projects, clock, options.secretBindings ?? noBindings);
+  const cameraRepo = new CameraRepository(store);
+  const secrets = new SecretService(new SecretRepository(store), kms, projects, clock, options.secretBindings ?? new CameraSecretBindings(cameraRepo));
+  const cameras = new CameraService(store, cameraRepo, secrets, clock);
   const logs = new LogService(store, new LogRepository(store), kms, projects, audit, clock, config.logs);
   return {
     store,
@@ -122,6 +129,7 @@ export function buildServices(config: Config, db: OpenedDatabase, rootKey: RootK
     projects,
     secrets,
     logs,
+    cameras,
   };
 }
 
@@ -140,6 +148,7 @@ export function buildRoutes(s: Services): Route[] {
     ...deviceRoutes(s.devices),
     ...deviceApiRoutes(s.devices, s.logs),
     ...secretRoutes(s.secrets),
+    ...cameraRoutes(s.cameras),
     ...logRoutes(s.logs),
     ...artifactRoutes(s.artifacts),
   );
@@ -190,7 +199,11 @@ export async function startControlPlane(config: Config, options: ServiceOptions 
   );
   server.maxConnections = config.server.maxConnections;
   server.headersTimeout = 20_000;
-  server.requestTimeout = 60_000;
+  // No cap on a whole request's duration (multi-GiB uploads take minutes); a socket
+  // that sends nothing for 2 minutes is closed instead (slow-loris stays bounded by
+  // headersTimeout, and long-polls answer within 30 s).
+  server.requestTimeout = 0;
+  server.setTimeout(120_000);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.server.port, config.server.host, () => resolve());

@@ -17,7 +17,9 @@ export function assertArtifactName(name: string, field = 'name'): void {
   // Screen first: an e-mail address used as a name is reported as personal data (what to fix), as safeName does.
   screenFreeText(field, name);
   if (name.length < 1 || name.length > SRN_NAME_MAX_LENGTH) {
-    throw new ArtifactError('ARTIFACT_NAME_INVALID', `The artifact ${field} must be 1 to ${SRN_NAME_MAX_LENGTH} characters.`, { details: { field } });
+    throw new ArtifactError('ARTIFACT_NAME_INVALID', `The artifact ${field} must be 1 to ${SRN_NAME_MAX_LENGTH} characters.`, {
+      details: { field },
+    });
   }
   const segments = name.split('/');
   if (!segments.every((s) => SEGMENT.test(s) && s !== '.' && s !== '..')) {
@@ -28,9 +30,13 @@ export function assertArtifactName(name: string, field = 'name'): void {
     );
   }
   if (segments.length > 1 && segments[segments.length - 1] === RESERVED_LAST) {
-    throw new ArtifactError('ARTIFACT_NAME_INVALID', `The last segment of a multi-segment artifact ${field} may not be "${RESERVED_LAST}" (it names the download route).`, {
-      details: { field },
-    });
+    throw new ArtifactError(
+      'ARTIFACT_NAME_INVALID',
+      `The last segment of a multi-segment artifact ${field} may not be "${RESERVED_LAST}" (it names the download route).`,
+      {
+        details: { field },
+      },
+    );
   }
 }
 
