@@ -68,7 +68,7 @@ async function setup(dataDir: string, n: number): Promise<{ identities: { cert: 
   const db = await openDatabase({ url: storageUrlOf(config) });
   // One key pair for every simulated device keeps setup quick; each device still has its own certificate.
   const alg = { name: 'ECDSA', namedCurve: 'P-256' } as const;
-  const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']));
   const key = pkcs8ToPem(new Uint8Array(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)));
   const identities: { cert: string; key: string }[] = [];
   const now = Date.now();

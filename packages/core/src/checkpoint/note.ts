@@ -56,7 +56,7 @@ const malformed = (message: string): CheckpointError => new CheckpointError('CHE
 const badKey = (message: string): CheckpointError => new CheckpointError('CHECKPOINT_KEY_INVALID', message);
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-// eslint-disable-next-line no-control-regex -- signed-note "Format" forbids exactly these characters
+ 
 const CONTROL_BUT_NEWLINE = /[\u0000-\u0009\u000B-\u001F]/;
 
 /** signed-note "Format": non-empty, no Unicode spaces, no plus (U+002B); and no control characters. */

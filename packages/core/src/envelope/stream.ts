@@ -355,7 +355,8 @@ export class DecryptStream extends Transform {
         return this.#readFrame();
       case 'tag':
         return this.#verifySegment();
-      default:
+      case 'body':
+      case 'done':
         throw new Error(`unreachable state ${this.#state}`);
     }
   }

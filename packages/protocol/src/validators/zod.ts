@@ -19,7 +19,8 @@ function validated(check: (value: string) => void): z.ZodString {
       check(value);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
-      ctx.addIssue({ code: 'custom', message: err.message, params: { ...err.details, code: err.code } });
+      const params: Record<string, unknown> = { ...(err.details ?? {}), code: err.code };
+      ctx.addIssue({ code: 'custom', message: err.message, params });
     }
   });
 }

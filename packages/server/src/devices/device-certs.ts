@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, type webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { issueCertificate, type Issued } from '../tls/ca.js';
 import { DeviceError } from './device-errors.js';
@@ -46,7 +46,8 @@ export async function issueFromCsr(ca: Issued, device: string, csrPem: string, v
   }
   const alg = csr.publicKey.algorithm as { name?: string; namedCurve?: string };
   if (alg.name !== 'ECDSA' || alg.namedCurve !== 'P-256') throw new DeviceError('CSR_INVALID', 'Device keys must be ECDSA P-256.');
-  const publicKey = await csr.publicKey.export({ name: 'ECDSA', namedCurve: 'P-256' }, ['verify']);
+  // @peculiar/x509 types the key with the DOM's CryptoKey; at run time it is Node's webcrypto key.
+  const publicKey = (await csr.publicKey.export({ name: 'ECDSA', namedCurve: 'P-256' }, ['verify'])) as unknown as webcrypto.CryptoKey;
   const issued = await issueCertificate(ca, { commonName: device, usage: 'client', validityDays, publicKey }, now);
   return { certPem: issued.certPem, ...facts(issued.certPem) };
 }

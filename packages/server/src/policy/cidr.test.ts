@@ -4,7 +4,7 @@ import { cidrContains, parseCidr, parseIp, type Cidr } from "./cidr.js";
 
 function cidr(text: string): Cidr {
   const c = parseCidr(text);
-  assert.ok(typeof c !== "string", `${text}: ${String(c)}`);
+  assert.ok(typeof c !== "string", `${text}: ${JSON.stringify(c)}`);
   return c;
 }
 const inside = (block: string, ip: string): boolean =>

@@ -35,7 +35,7 @@ function serial(): string {
 }
 
 async function generateKeys(): Promise<CryptoKeyPair> {
-  return (await webcrypto.subtle.generateKey(EC_ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
+  return (await webcrypto.subtle.generateKey(EC_ALG, true, ['sign', 'verify']));
 }
 
 async function exportPkcs8(key: CryptoKey): Promise<Uint8Array> {

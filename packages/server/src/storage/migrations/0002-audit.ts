@@ -37,7 +37,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('id', 'integer', (c) => c.primaryKey())
     .addColumn('size', 'bigint', (c) => c.notNull())
     .execute();
-  await db.insertInto('audit_head' as never).values({ id: 1, size: 0 } as never).execute();
+  await db.insertInto('audit_head' as never).values({ id: 1, size: 0 }).execute();
 
   await db.schema
     .createTable('audit_checkpoints')
