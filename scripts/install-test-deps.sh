@@ -15,5 +15,5 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   swtpm swtpm-tools tpm2-tools \
   ffmpeg gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gi \
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav \
-  bubblewrap >/dev/null
+  glib-networking bubblewrap >/dev/null
 echo "test dependencies installed"

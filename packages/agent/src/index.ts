@@ -24,3 +24,4 @@ export { fullReset, type ResetReport } from './reset/reset.js';
 export { Agent, DEFAULT_AGENT_CONFIG, type AgentConfig, type AgentDeps, type AgentExit } from './run/agent.js';
 export { run as runCli, EXIT } from './cli/program.js';
 export * from './vision/index.js';
+export * from './camera/index.js';
