@@ -39,7 +39,7 @@ function filesUnder(dir: string): string[] {
   });
 }
 
-test('end to end: provision, register the agent as its own process, online in `sightline device list`, logs shipped, deregister refuses the next request', { timeout: 180_000 }, async () => {
+test('end to end: provision, register the agent as its own process, online in `sightline device list`, its logs in `sightline logs tail`, deregister refuses the next request', { timeout: 180_000 }, async () => {
   const s = await startTestServer();
   const work = mkdtempSync(join(tmpdir(), 'sightline-e2e-'));
   let agent: ChildProcess | undefined;
@@ -81,11 +81,13 @@ test('end to end: provision, register the agent as its own process, online in `s
     assert.ok(listed.agentVersion !== null);
 
     // Its logs reach the control plane's log store (encrypted there, readable through the API).
-    const lines = await until('agent logs in the log store', async () => {
-      const r = await s.call<{ events?: { message: string }[] }>('GET', '/api/v1/projects/default/log-groups/device-lobby-box/events', undefined, admin);
-      return r.status === 200 && (r.body.events?.length ?? 0) > 0 ? r.body.events : undefined;
+    // `sightline logs tail --json` prints one JSON object per event.
+    const lines = await until('agent logs in `sightline logs tail`', async () => {
+      const r = await run(cliBin, ['logs', 'tail', 'device-lobby-box', '--since', '1h', '--json'], cliEnv);
+      const events = r.stdout.split('\n').filter((l) => l.startsWith('{'));
+      return r.code === 0 && events.length > 0 ? events : undefined;
     });
-    assert.ok(lines.length > 0);
+    assert.ok(lines.some((l) => /agent started|connected to the control plane/.test(l)), lines.join('\n'));
 
     // Nothing secret in plaintext in the agent's data folder.
     const keyBody = /-----BEGIN PRIVATE KEY-----\n([^-]+)/;
