@@ -35,10 +35,10 @@ export const configSchema = z
         port: z.number().int().min(0).max(65535).default(8443),
         /** The URL clients use; defaults to https://localhost:PORT. */
         publicUrl: z.url({ protocol: /^https$/ }).optional(),
-        maxConnections: z.number().int().min(1).max(1_000_000).default(20000),
+        maxConnections: z.number().int().min(1).max(1_000_000).default(100_000),
       })
       .strict()
-      .default({ host: '0.0.0.0', port: 8443, maxConnections: 20000 }),
+      .default({ host: '0.0.0.0', port: 8443, maxConnections: 100_000 }),
     tls: tlsSchema.default({ minVersion: '1.2', extraNames: [], hstsMaxAgeSeconds: 31536000 }),
     /** Refuse to start unless Node's OpenSSL has a FIPS provider, and use it. */
     fips: z.boolean().default(false),
