@@ -1,9 +1,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { sql } from 'kysely';
+import { readFileSync } from 'node:fs';
 import { Decrypter } from 'age-encryption';
 import { deviceApi } from '@sightline/protocol';
 import type { Principal } from '../src/http/router.js';
@@ -12,7 +10,7 @@ import { createLogger } from '../src/logging/logger.js';
 import { SecretError } from '../src/secrets/secret-errors.js';
 import { createCertificateAuthority, pkcs8ToPem } from '../src/tls/ca.js';
 import { deviceCall, keyAndCsr } from './device-client.js';
-import { engines, startTestServer, type TestServer } from './harness.js';
+import { allTableText, engines, filesUnder, startTestServer, type TestServer } from './harness.js';
 
 interface Err {
   error: { code: string; message: string; details?: Record<string, unknown> };
@@ -45,26 +43,8 @@ const URL_PASSWORD = 'hunter2-Wren-5501-weir';
 const QUERY_TOKEN = 'qtok-Sanderling-8842-bar';
 const NEEDLES = [CAM_USER, CAM_PASSWORD, ROTATED_PASSWORD, URL_USER, URL_PASSWORD, QUERY_TOKEN];
 
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir).flatMap((n) => {
-    const p = join(dir, n);
-    return statSync(p).isDirectory() ? filesUnder(p) : [p];
-  });
-}
 
 /** Every row of every table, as text (PostgreSQL keeps its files elsewhere). */
-async function allTableText(s: TestServer): Promise<string> {
-  const db = s.plane.services.store.db;
-  const tables = await sql<{
-    table_name: string;
-  }>`select table_name from information_schema.tables where table_schema = current_schema()`.execute(db);
-  const parts: string[] = [];
-  for (const t of tables.rows) {
-    const rows = await sql<{ r: string }>`select t::text as r from ${sql.table(t.table_name)} t`.execute(db);
-    parts.push(...rows.rows.map((x) => x.r));
-  }
-  return parts.join('\n');
-}
 
 function assertClean(what: string, value: unknown): void {
   const text = JSON.stringify(value);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { sql } from 'kysely';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -134,4 +135,24 @@ export async function startTestServer(options: { engine?: Engine; config?: Recor
       }
     },
   };
+}
+
+/** Every file below `dir`: what the "nothing in plaintext" tests grep. */
+export function filesUnder(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? filesUnder(p) : [p];
+  });
+}
+
+/** PostgreSQL: every row of every table of the server's schema, as text (its files are not ours to grep). */
+export async function allTableText(s: TestServer): Promise<string> {
+  const db = s.plane.services.store.db;
+  const tables = await sql<{ table_name: string }>`select table_name from information_schema.tables where table_schema = current_schema()`.execute(db);
+  const parts: string[] = [];
+  for (const t of tables.rows) {
+    const rows = await sql<{ r: string }>`select t::text as r from ${sql.table(t.table_name)} t`.execute(db);
+    parts.push(...rows.rows.map((x) => x.r));
+  }
+  return parts.join('\n');
 }

@@ -1,21 +1,14 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { base32Decode } from '@sightline/core';
 import { createLogger } from '../src/logging/logger.js';
-import { engines, startTestServer, type TestServer } from './harness.js';
+import { engines, filesUnder, startTestServer, type TestServer } from './harness.js';
 
 interface Err {
   error: { code: string; message: string; details?: Record<string, unknown> };
 }
 
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir).flatMap((n) => {
-    const p = join(dir, n);
-    return statSync(p).isDirectory() ? filesUnder(p) : [p];
-  });
-}
 
 for (const engine of await engines()) {
   describe(`[${engine}] bad input is refused with a code and writes nothing`, () => {

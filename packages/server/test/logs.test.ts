@@ -1,12 +1,10 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { sql } from 'kysely';
+import { readFileSync } from 'node:fs';
 import type { Principal } from '../src/http/router.js';
 import type { KeyCaller } from '../src/kms/kms.service.js';
 import { createLogger } from '../src/logging/logger.js';
-import { engines, startTestServer, type TestServer } from './harness.js';
+import { allTableText, engines, filesUnder, startTestServer, type TestServer } from './harness.js';
 
 interface Err {
   error: { code: string; message: string; details?: Record<string, unknown> };
@@ -45,25 +43,7 @@ function line(text: string): string {
   return l;
 }
 
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir).flatMap((n) => {
-    const p = join(dir, n);
-    return statSync(p).isDirectory() ? filesUnder(p) : [p];
-  });
-}
 
-async function allTableText(s: TestServer): Promise<string> {
-  const db = s.plane.services.store.db;
-  const tables = await sql<{
-    table_name: string;
-  }>`select table_name from information_schema.tables where table_schema = current_schema()`.execute(db);
-  const parts: string[] = [];
-  for (const t of tables.rows) {
-    const rows = await sql<{ r: string }>`select t::text as r from ${sql.table(t.table_name)} t`.execute(db);
-    parts.push(...rows.rows.map((x) => x.r));
-  }
-  return parts.join('\n');
-}
 
 const device = (id: string): Principal => ({ type: 'device', id, name: id, userId: '', mfaPresent: false, enrollmentOnly: false });
 

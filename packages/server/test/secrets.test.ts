@@ -1,8 +1,6 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { sql } from 'kysely';
+import { readFileSync } from 'node:fs';
 import type { Principal } from '../src/http/router.js';
 import type { KeyCaller } from '../src/kms/kms.service.js';
 import { createLogger } from '../src/logging/logger.js';
@@ -10,7 +8,7 @@ import type { SecretBindingLookup } from '../src/secrets/secret-access.js';
 import { SecretError } from '../src/secrets/secret-errors.js';
 import { SecretRepository } from '../src/secrets/secret.repository.js';
 import { SecretService } from '../src/secrets/secret.service.js';
-import { engines, startTestServer, type TestServer } from './harness.js';
+import { allTableText, engines, filesUnder, startTestServer, type TestServer } from './harness.js';
 
 interface Err {
   error: { code: string; message: string; details?: Record<string, unknown> };
@@ -47,26 +45,8 @@ const CMK_VALUE = 'marigold-Heron-5521-pier';
 const DEVICE_VALUE = 'cobalt-Plover-7730-dock';
 const NEEDLES = [CAM_PASSWORD, CAM_USER, ROTATED_PASSWORD, CMK_VALUE, DEVICE_VALUE];
 
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir).flatMap((n) => {
-    const p = join(dir, n);
-    return statSync(p).isDirectory() ? filesUnder(p) : [p];
-  });
-}
 
 /** Every row of every table, as text (PostgreSQL keeps its files elsewhere, so the tables are asked instead). */
-async function allTableText(s: TestServer): Promise<string> {
-  const db = s.plane.services.store.db;
-  const tables = await sql<{
-    table_name: string;
-  }>`select table_name from information_schema.tables where table_schema = current_schema()`.execute(db);
-  const parts: string[] = [];
-  for (const t of tables.rows) {
-    const rows = await sql<{ r: string }>`select t::text as r from ${sql.table(t.table_name)} t`.execute(db);
-    parts.push(...rows.rows.map((x) => x.r));
-  }
-  return parts.join('\n');
-}
 
 /** `marker` is stored in the clear (a name): finding it shows the search looks where the data is. */
 async function assertNoPlaintext(s: TestServer, engine: string, logLines: string[], needles: string[], marker: string): Promise<void> {
