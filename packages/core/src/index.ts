@@ -4,3 +4,4 @@ export * from './merkle/index.js';
 export * from './checkpoint/index.js';
 export * from './audit-verify/index.js';
 export * from './envelope/index.js';
+export * from './package-signing/index.js';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { desiredApp, isolationReport } from './apps.js';
 
 /**
  * The device API (`/device/v1/…`), spoken by the appliance agent over mTLS
@@ -57,6 +58,8 @@ export const heartbeatRequest = z
     cpu: z.object({ load1: z.number().min(0), cores: z.number().int().min(1) }).strict(),
     logSpool: z.object({ bytes: z.number().int().min(0), dropped: z.number().int().min(0) }).strict().optional(),
     appliedStateEtag: z.string().max(128).optional(),
+    /** Which isolation layers this appliance can apply to apps (issue 6). */
+    isolation: isolationReport.optional(),
   })
   .strict();
 export type Heartbeat = z.infer<typeof heartbeatRequest>;
@@ -69,13 +72,13 @@ export const deviceJob = z.object({
 });
 export type DeviceJob = z.infer<typeof deviceJob>;
 
-/** What the control plane wants the device to run; apps and cameras join it in later issues. */
+/** What the control plane wants the device to run: its pending jobs and its app instances. */
 export const desiredState = z.object({
   etag: z.string(),
   device: z.string(),
   project: z.string(),
   jobs: z.array(deviceJob),
-  apps: z.array(z.unknown()),
+  apps: z.array(desiredApp),
 });
 export type DesiredState = z.infer<typeof desiredState>;
 

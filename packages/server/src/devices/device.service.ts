@@ -283,7 +283,7 @@ export class DeviceService {
   async desiredState(p: DevicePrincipal): Promise<deviceApi.DesiredState> {
     this.assertOperational(p);
     const jobs = await this.pendingJobs(p.deviceId);
-    const body = { device: p.name, project: p.project, jobs, apps: [] as unknown[] };
+    const body = { device: p.name, project: p.project, jobs, apps: [] as never[] };
     const etag = createHash('sha256').update(JSON.stringify(body)).digest('base64url').slice(0, 22);
     return { etag, ...body };
   }
