@@ -131,6 +131,29 @@ Examples:
   printf %s "$PW" | sightline camera create lobby --url rtsps://10.0.0.5:322/stream1 --username viewer --password-stdin --tls-ca lobby-ca.pem
   sightline camera create sim --url file:///var/lib/sightline/clips/lobby.mp4`;
 
+const MAX_PEM_BYTES = 64 * 1024;
+
+const SIMULATE_HELP = `
+Examples:
+  sightline camera simulate packages/agent/test/fixtures/video/pan-messi.mp4 --port 8554
+  printf %s "$PW" | sightline camera simulate clip.mp4 --username viewer --tls-cert cam.pem --tls-key cam-key.pem`;
+
+interface SimulateOptions {
+  port?: number;
+  host: string;
+  path: string;
+  username?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  json?: boolean;
+}
+
+function parsePort(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new CliError('INPUT_INVALID', `--port must be 1-65535, not ${value}.`, EXIT.USAGE);
+  return n;
+}
+
 function readTlsCa(path: string): string {
   return readTextFile(path, 'the camera CA certificate', MAX_TLS_CA_BYTES);
 }
@@ -269,6 +292,52 @@ export function registerCameraCommands(program: Command, ctx: CliContext): void 
         printLine(`Camera ${c.name}${inProject(c.project)} is ${c.state}.`);
       });
   }
+
+  camera
+    .command('simulate')
+    .argument('<file>', 'an MP4 clip with an H.264 track (baseline or main profile), looped')
+    .description("serves a clip as an RTSP (or RTSPS) camera until Ctrl-C: for testing apps without a camera (Debian's GStreamer RTSP server)")
+    .option('--port <PORT>', 'port to listen on (default: a free one; the URL says which)', parsePort)
+    .option('--host <HOST>', 'address to listen on', '127.0.0.1')
+    .option('--path <PATH>', 'stream path', '/stream')
+    .option('--username <USER>', 'require Digest credentials; the password comes from the first line of stdin')
+    .option('--tls-cert <FILE>', 'serve RTSPS with this PEM certificate (needs --tls-key)')
+    .option('--tls-key <FILE>', 'PEM private key for --tls-cert')
+    .option('--json', 'print {url, pid} as JSON once the camera is up')
+    .addHelpText('after', SIMULATE_HELP)
+    .action(async (file: string, opts: SimulateOptions) => {
+      if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
+        throw new CliError('INPUT_INVALID', 'Give --tls-cert and --tls-key together (RTSPS needs both).', EXIT.USAGE);
+      }
+      if (!opts.path.startsWith('/') || opts.path.length > 200) throw new CliError('INPUT_INVALID', '--path must start with / (at most 200 characters).', EXIT.USAGE);
+      const password = opts.username === undefined ? undefined : (await readSecretLines(1, 'the camera password'))[0];
+      // Loaded only here: the simulator lives with the agent's camera code.
+      const { startCameraSimulator, gstreamerAvailable } = await import('@sightline/agent');
+      const probe = gstreamerAvailable();
+      if (!probe.ok) throw new CliError('DEPENDENCY_MISSING', `Cannot simulate a camera: ${probe.reason}.`, EXIT.UNEXPECTED);
+      const sim = await startCameraSimulator({
+        file,
+        host: opts.host,
+        path: opts.path,
+        ...(opts.port === undefined ? {} : { port: opts.port }),
+        ...(opts.tlsCert === undefined || opts.tlsKey === undefined
+          ? {}
+          : { tls: { certPem: readTextFile(opts.tlsCert, 'the TLS certificate', MAX_PEM_BYTES), keyPem: readTextFile(opts.tlsKey, 'the TLS key', MAX_PEM_BYTES) } }),
+        ...(opts.username === undefined || password === undefined ? {} : { credentials: { username: opts.username, password } }),
+      });
+      if (opts.json === true) printJson({ url: sim.url, pid: sim.pid });
+      else {
+        printLine(`Camera simulator serving ${file} at ${sim.url}${opts.username === undefined ? '' : ` (Digest, user ${opts.username})`}.`);
+        printLine(`Register it with: sightline camera create NAME --url ${sim.url}${opts.username === undefined ? '' : ` --username ${opts.username} --password-stdin`}`);
+        printLine('Ctrl-C stops it.');
+      }
+      const stop = (): void => void sim.stop();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      await sim.exited;
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    });
 
   withProject(
     camera
