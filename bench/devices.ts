@@ -99,7 +99,7 @@ export async function benchDevices(steps = [1000, 2500, 5000, 10000], measureSec
     const { identities } = await setup(dataDir, max);
     const caPem = readFileSync(join(dataDir, 'ca.pem'), 'utf8');
     const script = fileURLToPath(new URL('./lib/serve.ts', import.meta.url));
-    child = spawn(process.execPath, ['--import', 'tsx', script, dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    child = spawn(process.execPath, [...(process.env.BENCH_CPU_PROF === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]), '--import', 'tsx', script, dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
     const [port, pid] = await new Promise<[number, number]>((resolve) => {
       let out = '';
       child!.stdout!.on('data', (d: Buffer) => {
