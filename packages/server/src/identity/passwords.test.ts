@@ -39,3 +39,19 @@ test('argon2id hashes verify and never contain the password', async () => {
   assert.equal(await verifyPassword(h, `${pw}x`), false);
   assert.equal(await verifyPassword('not-a-hash', pw), false);
 });
+
+test('FIPS mode hashes with PBKDF2-HMAC-SHA-256, and both schemes verify', async () => {
+  const pw = 'correct horse battery staple';
+  const stored = await hashPassword(pw, { fips: true });
+  assert.match(stored, /^\$pbkdf2-sha256\$i=600000\$[A-Za-z0-9+/]{22}==\$[A-Za-z0-9+/]{43}=$/);
+  assert.ok(!stored.includes(pw));
+  assert.equal(await verifyPassword(stored, pw), true);
+  assert.equal(await verifyPassword(stored, `${pw}!`), false);
+  // Computed by Python's hashlib.pbkdf2_hmac('sha256', pw, 16 x 0x01, 100000, 32): the scheme interoperates.
+  const python = '$pbkdf2-sha256$i=100000$AQEBAQEBAQEBAQEBAQEBAQ==$7b8mI1c1dIIJEK9zbMxoxIcs/qGPnP2Y+SDJxbmWZiw=';
+  assert.equal(await verifyPassword(python, pw), true);
+  // A stored hash weakened to few iterations is refused even when it matches.
+  const weak = '$pbkdf2-sha256$i=1000$AQEBAQEBAQEBAQEBAQEBAQ==$7b8mI1c1dIIJEK9zbMxoxIcs/qGPnP2Y+SDJxbmWZiw=';
+  assert.equal(await verifyPassword(weak, pw), false);
+  assert.equal(await verifyPassword(await hashPassword(pw, { fips: false }), pw), true);
+});

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
-import { randomBytes } from 'node:crypto';
+import { getFips, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
+import { promisify } from 'node:util';
 import { hash, verify, type Algorithm } from '@node-rs/argon2';
 import { SightlineError } from '@sightline/core';
 
@@ -59,13 +60,45 @@ export function checkPassword(password: string, opts: { mfa: boolean; userName: 
 // Algorithm is an ambient const enum (not usable under isolatedModules); 2 is Argon2id.
 const ARGON2_OPTIONS = { algorithm: 2 as Algorithm, memoryCost: 19456, timeCost: 2, parallelism: 1 };
 
-export function hashPassword(password: string): Promise<string> {
-  return hash(password.normalize('NFKC'), ARGON2_OPTIONS);
+// FIPS mode: Argon2id is not a FIPS 140 approved algorithm; NIST SP 800-132's
+// PBKDF2 with HMAC-SHA-256 is. 600,000 iterations is OWASP's figure for it.
+export const PBKDF2_ITERATIONS = 600_000;
+const PBKDF2_PREFIX = '$pbkdf2-sha256$';
+const pbkdf2Async = promisify(pbkdf2);
+
+/** Whether OpenSSL's FIPS provider is on in this process (the server turns it on with `fips: true`). */
+export function fipsEnabled(): boolean {
+  return getFips() === 1;
+}
+
+/**
+ * Hashes a password: Argon2id normally, PBKDF2-HMAC-SHA-256 when the process
+ * runs in FIPS mode. The result names its scheme (PHC string format), so
+ * {@link verifyPassword} accepts both.
+ */
+export async function hashPassword(password: string, options: { fips?: boolean } = {}): Promise<string> {
+  const normalised = password.normalize('NFKC');
+  if (!(options.fips ?? fipsEnabled())) return hash(normalised, ARGON2_OPTIONS);
+  const salt = randomBytes(16);
+  const derived = await pbkdf2Async(normalised, salt, PBKDF2_ITERATIONS, 32, 'sha256');
+  return `${PBKDF2_PREFIX}i=${PBKDF2_ITERATIONS}$${salt.toString('base64')}$${derived.toString('base64')}`;
+}
+
+async function verifyPbkdf2(stored: string, password: string): Promise<boolean> {
+  const m = /^\$pbkdf2-sha256\$i=(\d{1,8})\$([A-Za-z0-9+/]{22}==)\$([A-Za-z0-9+/]{43}=)$/.exec(stored);
+  if (m === null) return false;
+  const iterations = Number(m[1]);
+  if (iterations < 100_000) return false; // never trust a weakened stored hash
+  const expected = Buffer.from(m[3] ?? '', 'base64');
+  const derived = await pbkdf2Async(password, Buffer.from(m[2] ?? '', 'base64'), iterations, expected.length, 'sha256');
+  return timingSafeEqual(derived, expected);
 }
 
 export async function verifyPassword(stored: string, password: string): Promise<boolean> {
   try {
-    return await verify(stored, password.normalize('NFKC'));
+    const normalised = password.normalize('NFKC');
+    if (stored.startsWith(PBKDF2_PREFIX)) return await verifyPbkdf2(stored, normalised);
+    return await verify(stored, normalised);
   } catch {
     return false;
   }
