@@ -7,6 +7,7 @@ import { benchAudit } from './audit.js';
 import { benchDevices } from './devices.js';
 import { benchHttpsApi } from './https-api.js';
 import { benchLogs } from './logs.js';
+import { benchPipeline } from './pipeline.js';
 
 const all: Record<string, () => Promise<Record<string, unknown>>> = {
   'https-api': () => benchHttpsApi(),
@@ -14,6 +15,7 @@ const all: Record<string, () => Promise<Record<string, unknown>>> = {
   artifacts: () => benchArtifacts(),
   devices: () => benchDevices(),
   logs: () => benchLogs(),
+  pipeline: () => benchPipeline(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

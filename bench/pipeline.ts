@@ -1,0 +1,241 @@
+/**
+ * Streams x fps for the example app (issue 6): N cameras, each decoded by
+ * the agent's camera ingest (ffmpeg, real time), fed to its own sandboxed
+ * privacy-blur process (permission model, IPC), which runs BlazeFace in an
+ * agent-owned model runner process and puts the blurred frame out.
+ *
+ * Speed is judged as CPU time per output frame against the ceiling measured
+ * in the same run: ffmpeg decoding the same clip at the same size alone, plus
+ * the model runner answering one inference alone. Overhead = what the
+ * pipeline spends beyond those two (IPC, tensor preparation, the blur, the
+ * agent's own work) as a share of the ceiling. CPU time, not wall time, so
+ * the figure holds on a machine that is doing other things too.
+ */
+import { execFile } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { startLocalApp, type LocalApp } from '@sightline/sdk/agent';
+import { bundleApp } from '@sightline/sdk/build';
+import { CameraIngest, ModelRunnerClient, ffmpegArgs, findFfmpeg } from '../packages/agent/src/index.js';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const CLIP = join(ROOT, 'packages/agent/test/fixtures/video/pan-messi.mp4');
+const APP_DIR = join(ROOT, 'examples/privacy-blur');
+const MODEL_DIR = join(APP_DIR, 'model');
+const WIDTH = 640;
+const HEIGHT = 480;
+const CLIP_FPS = 12;
+const TICKS = 100; // USER_HZ on Linux
+
+/** utime + stime of a process, seconds; 0 once it is gone. */
+function cpuOf(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(f[11]) + Number(f[12])) / TICKS;
+  } catch {
+    return 0;
+  }
+}
+
+/** Every live descendant of `pid`. */
+function descendants(pid: number): number[] {
+  const out: number[] = [];
+  const walk = (p: number): void => {
+    let tasks: string[] = [];
+    try {
+      tasks = readdirSync(`/proc/${p}/task`);
+    } catch {
+      return;
+    }
+    for (const t of tasks) {
+      let children = '';
+      try {
+        children = readFileSync(`/proc/${p}/task/${t}/children`, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const c of children.trim().split(/\s+/).filter(Boolean).map(Number)) {
+        out.push(c);
+        walk(c);
+      }
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+/** CPU seconds of this process and all its descendants, by pid (so exits between samples are visible). */
+function treeCpu(): Map<number, number> {
+  const m = new Map<number, number>([[process.pid, cpuOf(process.pid)]]);
+  for (const p of descendants(process.pid)) m.set(p, cpuOf(p));
+  return m;
+}
+
+function cpuBetween(a: Map<number, number>, b: Map<number, number>): number {
+  let s = 0;
+  for (const [pid, t] of b) s += t - (a.get(pid) ?? 0);
+  return s;
+}
+
+/** Ceiling 1: ffmpeg alone decoding and scaling the clip to RGB24, as fast as it can; CPU seconds per frame. */
+async function decodeCeiling(loops: number): Promise<number> {
+  const args = ffmpegArgs({ input: { kind: 'file', path: CLIP, loop: false }, width: WIDTH, height: HEIGHT, threads: 1 })
+    .filter((a) => a !== '-re')
+    .map((a) => (a === 'pipe:1' ? '/dev/null' : a));
+  const input = args.indexOf('-i');
+  args.splice(input, 0, '-stream_loop', String(loops - 1));
+  // bash's `times`: the children's user and system time, the whole of ffmpeg's CPU.
+  const script = `"$0" "$@" >/dev/null 2>&1; times`;
+  const ffmpeg = findFfmpeg();
+  if (ffmpeg === undefined) throw new Error('ffmpeg not found (apt-get install ffmpeg)');
+  const { stdout } = await promisify(execFile)('bash', ['-c', script, ffmpeg, ...args], { maxBuffer: 1 << 20, encoding: 'utf8' });
+  const line = stdout.trim().split('\n')[1] ?? '';
+  const secs = [...line.matchAll(/(\d+)m([\d.]+)s/g)].reduce((s, m) => s + Number(m[1]) * 60 + Number(m[2]), 0);
+  return secs / (loops * 180);
+}
+
+/** Ceiling 2: the model runner alone, one inference at a time; CPU seconds (runner process) per inference. */
+async function modelCeiling(runs: number): Promise<{ cpuPerRun: number; meanMs: number }> {
+  const runner = await ModelRunnerClient.start({ pkg: MODEL_DIR });
+  try {
+    const input = new Float32Array(256 * 256 * 3).fill(0.5);
+    for (let i = 0; i < 5; i++) await runner.run('bench', input);
+    const pid = runner.pid ?? 0;
+    const c0 = cpuOf(pid);
+    const t0 = performance.now();
+    for (let i = 0; i < runs; i++) await runner.run('bench', input);
+    return { cpuPerRun: (cpuOf(pid) - c0) / runs, meanMs: (performance.now() - t0) / runs };
+  } finally {
+    await runner.close();
+  }
+}
+
+interface Stream {
+  ingest: CameraIngest;
+  runner: ModelRunnerClient;
+  app: LocalApp;
+  out: number;
+  stop: boolean;
+  pump: Promise<void>;
+}
+
+async function startStream(
+  i: number,
+  pkgDir: string,
+  entry: string,
+  storageRoot: string,
+  descriptor: Parameters<typeof startLocalApp>[0]['descriptor'],
+): Promise<Stream> {
+  const storageDir = join(storageRoot, `s${i}`);
+  mkdirSync(storageDir, { recursive: true });
+  const runner = await ModelRunnerClient.start({ pkg: MODEL_DIR });
+  const s = {} as Stream;
+  s.out = 0;
+  s.stop = false;
+  s.runner = runner;
+  s.app = startLocalApp({
+    entry,
+    appDir: pkgDir,
+    storageDir,
+    descriptor,
+    instance: `bench-${i}`,
+    parameters: {},
+    models: { face: { spec: runner.spec, run: (t) => runner.run(`bench-${i}`, t) } },
+    onFrame: () => {
+      s.out++;
+    },
+  });
+  s.ingest = new CameraIngest({ source: { url: `file://${CLIP}` }, width: WIDTH, height: HEIGHT });
+  s.ingest.start();
+  const sub = s.ingest.subscribe();
+  s.pump = (async () => {
+    while (!s.stop) {
+      const f = await sub.next({ timeoutMs: 1000 });
+      if (f === undefined) continue;
+      // Latest-frame slot: an app slower than the camera gets the newest frame, older ones are dropped.
+      s.app.offer('video_in', { width: f.width, height: f.height, data: f.data, timestamp: f.at, camera: `cam-${i}` });
+    }
+    sub.close();
+  })();
+  return s;
+}
+
+export async function benchPipeline(streamCounts = [1, 2, 3, 4], seconds = 20): Promise<Record<string, unknown>> {
+  const tmp = mkdtempSync(join(tmpdir(), 'sightline-bench-pipeline-'));
+  try {
+    const pkgDir = join(tmp, 'pkg');
+    const bundle = await bundleApp(APP_DIR, pkgDir);
+    copyFileSync(join(APP_DIR, 'descriptor.json'), join(pkgDir, 'descriptor.json'));
+    const decodeCpu = await decodeCeiling(3);
+    const model = await modelCeiling(60);
+    const ceilingCpu = decodeCpu + model.cpuPerRun;
+    const steps: Record<string, unknown>[] = [];
+    for (const n of streamCounts) {
+      const streams: Stream[] = [];
+      for (let i = 0; i < n; i++) streams.push(await startStream(i, pkgDir, bundle.outFile, join(tmp, 'storage'), bundle.descriptor));
+      await new Promise((r) => setTimeout(r, 5000)); // warm: every app has answered its first frames
+      for (const s of streams) s.out = 0;
+      const dropped0 = streams.reduce((a, s) => a + s.app.slot('video_in').dropped, 0);
+      const cpu0 = treeCpu();
+      const t0 = performance.now();
+      await new Promise((r) => setTimeout(r, seconds * 1000));
+      const cpu1 = treeCpu();
+      const wall = (performance.now() - t0) / 1000;
+      const frames = streams.reduce((a, s) => a + s.out, 0);
+      const dropped = streams.reduce((a, s) => a + s.app.slot('video_in').dropped, 0) - dropped0;
+      const cpuPerFrame = cpuBetween(cpu0, cpu1) / Math.max(1, frames);
+      // Where the time goes, per output frame: the agent (this process), the apps, the model runners, ffmpeg.
+      const role = (pid: number): string =>
+        pid === process.pid
+          ? 'agent'
+          : streams.some((s) => s.app.child.pid === pid)
+            ? 'app'
+            : streams.some((s) => s.runner.pid === pid)
+              ? 'model'
+              : 'ffmpeg';
+      const byRole: Record<string, number> = { agent: 0, app: 0, model: 0, ffmpeg: 0 };
+      for (const [pid, t] of cpu1) byRole[role(pid)] = (byRole[role(pid)] ?? 0) + t - (cpu0.get(pid) ?? 0);
+      const perFrame = Object.fromEntries(
+        Object.entries(byRole).map(([k, v]) => [k, Number(((v / Math.max(1, frames)) * 1000).toFixed(2))]),
+      );
+      const step = {
+        streams: n,
+        cameraFps: CLIP_FPS,
+        outputFpsPerStream: Number((frames / wall / n).toFixed(2)),
+        droppedPerSecond: Number((dropped / wall).toFixed(2)),
+        cpuMsPerFrame: Number((cpuPerFrame * 1000).toFixed(2)),
+        ceilingCpuMsPerFrame: Number((ceilingCpu * 1000).toFixed(2)),
+        overheadPct: Number(((cpuPerFrame / ceilingCpu - 1) * 100).toFixed(1)),
+        cpuCores: Number((cpuBetween(cpu0, cpu1) / wall).toFixed(2)),
+        cpuMsPerFrameBy: perFrame,
+      };
+      steps.push(step);
+      process.stderr.write(`${JSON.stringify(step)}\n`);
+      for (const s of streams) s.stop = true;
+      await Promise.all(
+        streams.map(async (s) => {
+          await s.pump;
+          await s.ingest.stop();
+          await s.app.stop();
+          await s.runner.close();
+        }),
+      );
+      if (step.outputFpsPerStream < CLIP_FPS * 0.9) break; // this many streams no longer keep up with the cameras
+    }
+    return {
+      bench: 'pipeline',
+      clip: `pan-messi.mp4 ${WIDTH}x${HEIGHT} ${CLIP_FPS} fps, H.264`,
+      ceiling: {
+        decodeCpuMsPerFrame: Number((decodeCpu * 1000).toFixed(2)),
+        modelCpuMsPerRun: Number((model.cpuPerRun * 1000).toFixed(2)),
+        modelMeanMs: Number(model.meanMs.toFixed(2)),
+      },
+      steps,
+    };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
