@@ -8,6 +8,7 @@ import { benchDevices } from './devices.js';
 import { benchHttpsApi } from './https-api.js';
 import { benchLogs } from './logs.js';
 import { benchPipeline } from './pipeline.js';
+import { benchUpdates } from './updates.js';
 
 const all: Record<string, () => Promise<Record<string, unknown>>> = {
   'https-api': () => benchHttpsApi(),
@@ -16,6 +17,7 @@ const all: Record<string, () => Promise<Record<string, unknown>>> = {
   devices: () => benchDevices(),
   logs: () => benchLogs(),
   pipeline: () => benchPipeline(),
+  updates: () => benchUpdates(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initDataDir, loadConfig, startControlPlane } from '@sightline/server';
+import { ensureConsoleBuilt } from '../packages/console/scripts/ensure-built.js';
 
 const dataDir = resolve(process.env['SIGHTLINE_DEMO_DIR'] ?? '.sightline-demo');
 const port = Number(process.env['SIGHTLINE_DEMO_PORT'] ?? '8443');
@@ -35,6 +36,8 @@ if (!existsSync(join(dataDir, 'config.json'))) {
 }
 
 const config = loadConfig(dataDir);
+// The web console is served by the control plane from packages/console/dist (built once, here if missing).
+await ensureConsoleBuilt();
 const plane = await startControlPlane(config);
 const ca = join(dataDir, 'ca.pem');
 
@@ -84,6 +87,7 @@ if (existsSync(join(applianceDir, 'root-key.json'))) {
 }
 line();
 line(`Control plane: ${plane.url}  (HTTPS only, TLS 1.2+; CA certificate: ${ca})`);
+line(`Web console:   ${plane.url}/console/`);
 line(`API document:  ${plane.url}/api/v1/openapi.json`);
 line();
 line('Next, in another terminal:');

@@ -17,6 +17,7 @@ export const EXIT = Object.freeze({
   UNREACHABLE: 8,
   VERIFY_FAILED: 9,
   SIMULATE_DENY: 10,
+  DEPLOY_FAILED: 11,
   CANCELLED: 130,
 });
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
@@ -44,6 +45,8 @@ Exit codes:
        artifact get: the download failed its SHA-256 or length check. Stored
        data (artifact, secret, log chunk) failed its integrity check
   10   policy simulate: DENY
+  11   app deploy / app describe --follow: the deployment failed (the stage and
+       reason are printed), was rolled back, or was removed before it ran
   130  cancelled at a prompt, or a transfer interrupted (Ctrl-C)
 
 Errors go to stderr as one line, "error CODE: sentence"; CODE is stable.

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerApiKeyCommands } from './commands/apikey.js';
+import { registerAppCommands } from './commands/app.js';
 import { registerArtifactCommands } from './commands/artifact.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerAuthCommands } from './commands/auth.js';
@@ -8,10 +9,13 @@ import { registerDeviceCommands } from './commands/device.js';
 import { registerGroupCommands } from './commands/group.js';
 import { registerKeyCommands } from './commands/key.js';
 import { registerLogsCommands } from './commands/logs.js';
+import { registerPackageCommands } from './commands/package.js';
 import { registerPolicyCommands } from './commands/policy.js';
 import { registerProjectCommands } from './commands/project.js';
+import { registerReleaseCommands } from './commands/release.js';
 import { registerSecretCommands } from './commands/secret.js';
 import { registerServerCommands } from './commands/server.js';
+import { registerSigningKeyCommands } from './commands/signing-key.js';
 import { registerUserCommands } from './commands/user.js';
 import { CliContext } from './context.js';
 import { describeError, EXIT, EXIT_CODES_HELP, exitCodeOf } from './errors.js';
@@ -33,7 +37,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
   program
     .name('sightline')
     .description(
-      'Sightline control plane: set up a server, sign in, and manage users, groups, policies, API keys, projects, encryption keys, devices, secrets, artifacts and logs; read, export and verify the audit trail.',
+      'Sightline control plane: set up a server, sign in, and manage users, groups, policies, API keys, projects, encryption keys, devices, cameras, secrets, artifacts and logs; publish signed packages and deploy apps; read, export and verify the audit trail.',
     )
     .version(CLI_VERSION)
     .option('--profile <NAME>', 'the sign-in profile to use', 'default')
@@ -55,6 +59,10 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
   registerCameraCommands(program, ctx);
   registerSecretCommands(program, ctx);
   registerArtifactCommands(program, ctx);
+  registerSigningKeyCommands(program, ctx);
+  registerPackageCommands(program, ctx);
+  registerAppCommands(program, ctx);
+  registerReleaseCommands(program, ctx);
   registerLogsCommands(program, ctx);
   registerAuditCommands(program, ctx);
   return program;

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   MemoryHashStore,
+  compactRange,
   consistencyProof,
   generateNoteKey,
   parseSignerKey,
@@ -361,4 +362,184 @@ test('audit verify: usage errors exit 2, a missing folder exits 7', async () => 
   assert.equal(both.code, 2);
   assert.equal(missing.code, 7);
   assert.match(missing.stderr, /^error FILE_UNREADABLE: /);
+});
+
+test('retention: export, prune, and the kept log still verifies offline and live; a forged base fails naming the fault', async () => {
+  const r = await startTestServer({ config: { 'audit.retentionDays': 1 } });
+  try {
+    const renv = async (): Promise<Record<string, string>> => ({
+      SIGHTLINE_URL: r.url,
+      SIGHTLINE_CA: join(r.dataDir, 'ca.pem'),
+      SIGHTLINE_TOKEN: await r.adminToken(true),
+      SIGHTLINE_CONFIG_DIR: join(tmp, 'config-retention'),
+    });
+    let e = await renv();
+    const token = e['SIGHTLINE_TOKEN'] as string;
+    for (let i = 0; i < 6; i++) await r.call('GET', '/api/v1/projects', undefined, token);
+    const exp1 = join(tmp, 'retention-1');
+    const first = await runCli(['audit', 'export', '--out', exp1, '--json'], e);
+    assert.equal(first.code, 0, first.stderr);
+    const m1 = json<{ events: number; treeSize: number; firstEvent: number; receiptRecorded: boolean }>(first);
+    assert.equal(m1.firstEvent, 0);
+    assert.equal(m1.receiptRecorded, true);
+    const cut = m1.treeSize;
+    const oldKept = join(tmp, 'retention-old-kept.note');
+    writeFileSync(
+      oldKept,
+      (JSON.parse(readFileSync(join(exp1, 'checkpoints.jsonl'), 'utf8').split('\n')[0] as string) as { note: string }).note,
+    );
+    // More events, never exported; then two days pass.
+    for (let i = 0; i < 7; i++) await r.call('GET', '/api/v1/users', undefined, token);
+    await runCli(['audit', 'checkpoint'], e);
+    r.clock.advance(2 * 86_400_000);
+    e = await renv();
+    const [pruned, again] = (await runCliMany(
+      [
+        ['audit', 'prune', '--json'],
+        ['audit', 'prune'],
+      ].map((args) => ({ args, env: e })),
+    )) as [Result, Result];
+    assert.equal(pruned.code, 0, pruned.stderr);
+    const p = json<{ pruned: boolean; dropped: number; base: { size: number } }>(pruned);
+    assert.deepEqual([p.pruned, p.dropped, p.base.size], [true, cut, cut]);
+    assert.match(again.stdout, /^Nothing dropped: No export covers events after \d+/);
+
+    const exp2 = join(tmp, 'retention-2');
+    const second = await runCli(['audit', 'export', '--out', exp2, '--lines-per-file', '4', '--json'], e);
+    assert.equal(second.code, 0, second.stderr);
+    const m2 = json<{ events: number; treeSize: number; firstEvent: number }>(second);
+    assert.equal(m2.firstEvent, cut);
+    assert.equal(m2.events, m2.treeSize - cut);
+    const lines2 = eventLines(exp2);
+    assert.equal((JSON.parse(lines2[0] as string) as { seq: number }).seq, cut);
+    const vkey = (JSON.parse(readFileSync(join(exp2, 'public-key.json'), 'utf8')) as { verifierKey: string }).verifierKey;
+
+    // Forgeries of the kept export, each in its own copy.
+    const forged = (name: string, edit: (dir: string) => void): string => {
+      const dir = join(tmp, `retention-forged-${name}`);
+      cpSync(exp2, dir, { recursive: true });
+      edit(dir);
+      return dir;
+    };
+    const editBase = (d: string, f: (b: { size: number; compactRange: string[] }) => unknown): void => {
+      const b = JSON.parse(readFileSync(join(d, 'base.json'), 'utf8')) as { size: number; compactRange: string[] };
+      writeFileSync(join(d, 'base.json'), JSON.stringify(f(b)));
+    };
+    const badRange = forged('range', (d) =>
+      editBase(d, (b) => ({ ...b, compactRange: b.compactRange.map((h, i) => (i === 0 ? Buffer.alloc(32, 5).toString('base64') : h)) })),
+    );
+    const noBase = forged('no-base', (d) => rmSync(join(d, 'base.json')));
+    const impostor = generateNoteKey(parseVerifierKey(vkey).name);
+    const cutCp = JSON.parse(readFileSync(join(exp2, 'checkpoints.jsonl'), 'utf8').split('\n')[0] as string) as {
+      size: number;
+      note: string;
+    };
+    const [o, sz, root] = cutCp.note.split('\n');
+    const otherCut = await signCheckpoint(
+      { origin: o as string, size: Number(sz), rootHash: Buffer.from(root as string, 'base64') },
+      parseSignerKey(impostor.signerKey),
+    );
+    const replacedCut = forged('cut-checkpoint', (d) =>
+      editLines(join(d, 'checkpoints.jsonl'), (ls) =>
+        ls.map((l, i) => (i === 0 ? JSON.stringify({ size: cutCp.size, note: otherCut }) : l)),
+      ),
+    );
+    const droppedKept = forged('dropped-kept', (d) => editLines(join(d, 'events', '000000.jsonl'), (ls) => ls.filter((_, i) => i !== 1)));
+    // A fake cut at a later checkpoint, with a compact range that does reproduce it (computed from
+    // both exports' events): only the missing audit:Prune record of that cut gives it away.
+    const all = [...eventLines(exp1), ...lines2];
+    const store = new MemoryHashStore();
+    await store.append(...all.map((l) => Buffer.from(l)));
+    const later = readFileSync(join(exp2, 'checkpoints.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { size: number; note: string });
+    const fakeAt = later.find((c) => c.size > cut + 1 && c.size < m2.treeSize);
+    assert.ok(fakeAt !== undefined, 'a checkpoint inside the second export');
+    const fakeCut = forged('fake-cut', (d) => {
+      rmSync(join(d, 'events'), { recursive: true });
+      mkdirSync(join(d, 'events'));
+      writeFileSync(
+        join(d, 'events', '000000.jsonl'),
+        all
+          .slice(fakeAt.size)
+          .map((l) => `${l}\n`)
+          .join(''),
+      );
+      const kept = later.filter((c) => c.size >= fakeAt.size);
+      writeFileSync(join(d, 'checkpoints.jsonl'), kept.map((c) => `${JSON.stringify(c)}\n`).join(''));
+      editLines(join(d, 'consistency.jsonl'), (ls) => ls.filter((l) => (JSON.parse(l) as { from: number }).from >= fakeAt.size));
+      rmSync(join(d, 'manifest.json'));
+    });
+    const fakeRange = (await store.getNodes(compactRange(fakeAt.size))).map((h) => Buffer.from(h as Uint8Array).toString('base64'));
+    editBase(fakeCut, () => ({ size: fakeAt.size, compactRange: fakeRange }));
+
+    const none = { SIGHTLINE_CONFIG_DIR: join(tmp, 'none') };
+    const v = await runCliMany(
+      [
+        [exp2, '--key', vkey], // 0
+        [exp2, '--key', vkey, '--json'], // 1
+        [exp1, '--key', vkey], // 2: the old export still verifies on its own
+        [badRange], // 3
+        [noBase], // 4
+        [replacedCut], // 5
+        [droppedKept], // 6
+        [fakeCut], // 7
+        [exp2, '--against-checkpoint', oldKept], // 8
+      ].map((a) => ({ args: ['audit', 'verify', ...a], env: none })),
+    );
+    const [live, proved, gone] = (await runCliMany(
+      [
+        ['audit', 'verify', '--server'],
+        ['audit', 'prove', String(cut + 1), '--json'],
+        ['audit', 'prove', '1'],
+      ].map((args) => ({ args, env: e })),
+    )) as [Result, Result, Result];
+    const fails = (i: number, pattern: RegExp): void => {
+      const x = v[i] as Result;
+      assert.equal(x.code, 9, `#${i} should fail with 9: ${x.stdout}${x.stderr}`);
+      assert.match(x.stderr, pattern, `#${i}`);
+    };
+    assert.equal(v[0]?.code, 0, v[0]?.stderr);
+    assert.match(
+      v[0]?.stdout ?? '',
+      new RegExp(
+        `^Verified ${m2.events} events .*\\nEvents 0 to ${cut - 1} were dropped by retention; the kept events start at ${cut}`,
+        'm',
+      ),
+    );
+    const vj = json<{ events: number; baseSize: number; treeSize: number }>(v[1] as Result);
+    assert.deepEqual([vj.events, vj.baseSize, vj.treeSize], [m2.events, cut, m2.treeSize]);
+    assert.equal(v[2]?.code, 0, v[2]?.stderr);
+    fails(
+      3,
+      /^error AUDIT_BASE_MISMATCH: The compact range of the dropped events 0 to \d+ does not reproduce the root of checkpoint #0 .*\[base\.json\] \[checkpoints\.jsonl:1\]/,
+    );
+    fails(
+      4,
+      new RegExp(
+        `^error AUDIT_EVENT_SEQUENCE: events/000000\\.jsonl:1 holds event ${cut} where event 0 belongs: events 0 to ${cut - 1} were dropped`,
+      ),
+    );
+    fails(5, /^error AUDIT_CHECKPOINT_INVALID: checkpoints\.jsonl:1 \(checkpoint #0\) .*\(CHECKPOINT_UNKNOWN_KEY\).*signed by another key/);
+    fails(6, new RegExp(`^error AUDIT_EVENT_SEQUENCE: events/000000\\.jsonl:2 holds event ${cut + 2} where event ${cut + 1} belongs`));
+    fails(
+      7,
+      new RegExp(
+        `^error AUDIT_BASE_UNRECORDED: The export starts at event ${fakeAt.size} \\(base\\.json\\), but no event in it records a retention cut there`,
+      ),
+    );
+    fails(8, /^error AUDIT_KEPT_CHECKPOINT_PRUNED: The kept checkpoint \(size \d+\) is older than this export's first event/);
+    assert.equal(live.code, 0, live.stderr);
+    assert.match(
+      live.stdout,
+      new RegExp(`^The live store verified: \\d+ events .*\\nEvents 0 to ${cut - 1} were dropped by retention`, 'm'),
+    );
+    assert.equal(proved.code, 0, proved.stderr);
+    assert.equal(json<{ verified: boolean; leafIndex: number }>(proved).leafIndex, cut + 1);
+    assert.equal(gone.code, 5);
+    assert.match(gone.stderr, /^error AUDIT_EVENT_NOT_FOUND: Event 1 was dropped by retention/);
+  } finally {
+    await r.close();
+  }
 });

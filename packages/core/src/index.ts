@@ -5,3 +5,4 @@ export * from './checkpoint/index.js';
 export * from './audit-verify/index.js';
 export * from './envelope/index.js';
 export * from './package-signing/index.js';
+export * from './release/index.js';

@@ -11,8 +11,20 @@ import { CameraSecretBindings } from './cameras/camera-bindings.js';
 import { CameraRepository } from './cameras/camera.repository.js';
 import { cameraRoutes } from './cameras/camera.routes.js';
 import { CameraService } from './cameras/camera.service.js';
+import { appDeviceApiRoutes } from './apps/app-device.routes.js';
+import { AppRepository } from './apps/app.repository.js';
+import { appRoutes } from './apps/app.routes.js';
+import { AppService } from './apps/app.service.js';
+import { PackageRepository } from './packages/package.repository.js';
+import { packageRoutes } from './packages/package.routes.js';
+import { PackageService } from './packages/package.service.js';
 import { kmsRoutes } from './kms/kms.routes.js';
+import { consoleRoutes } from './console/console.routes.js';
+import { consoleDistDir, consoleFallback } from './console/console-static.js';
 import { deviceApiRoutes, deviceRoutes } from './devices/device.routes.js';
+import { ReleaseRepository } from './releases/release.repository.js';
+import { releaseDeviceRoutes, releaseRoutes } from './releases/release.routes.js';
+import { ReleaseService } from './releases/release.service.js';
 import { DeviceService } from './devices/device.service.js';
 import { certificateFingerprint, type Issued } from './tls/ca.js';
 import { loadCertificateAuthority, loadServerMaterial } from './tls/server-material.js';
@@ -65,6 +77,10 @@ export interface Services {
   logs: LogService;
   artifacts: ArtifactService;
   cameras: CameraService;
+  releases: ReleaseService;
+  cameraRepo: CameraRepository;
+  packages: PackageService;
+  apps: AppService;
 }
 
 export interface ServiceOptions {
@@ -87,6 +103,7 @@ export function buildServices(config: Config, db: OpenedDatabase, rootKey: RootK
   const audit = new AuditService(store, new AuditRepository(store), rootKey, clock, options.logger ?? silentLogger, {
     checkpointIntervalMs: config.audit.checkpointIntervalSeconds * 1000,
     checkpointEveryEvents: config.audit.checkpointEveryEvents,
+    retentionDays: config.audit.retentionDays,
   });
   const kms = new KmsService(store, rootKey, access, audit, clock);
   let ca: Issued | undefined;
@@ -111,7 +128,12 @@ export function buildServices(config: Config, db: OpenedDatabase, rootKey: RootK
   const cameraRepo = new CameraRepository(store);
   const secrets = new SecretService(new SecretRepository(store), kms, projects, clock, options.secretBindings ?? new CameraSecretBindings(cameraRepo));
   const cameras = new CameraService(store, cameraRepo, secrets, clock);
+  const packages = new PackageService(new PackageRepository(store), new ArtifactRepository(store), clock);
+  const apps = new AppService(store, new AppRepository(store), packages, cameraRepo, devices, audit, clock);
+  devices.setAppSource((deviceId, project) => apps.desiredApps(deviceId, project));
   const logs = new LogService(store, new LogRepository(store), kms, projects, audit, clock, config.logs);
+  const releases = new ReleaseService(store, new ReleaseRepository(store), artifacts, devices, rootKey, audit, clock, options.logger ?? silentLogger);
+  devices.setTufRootSource(() => releases.tufRootB64());
   return {
     store,
     rootKey,
@@ -130,6 +152,10 @@ export function buildServices(config: Config, db: OpenedDatabase, rootKey: RootK
     secrets,
     logs,
     cameras,
+    releases,
+    cameraRepo,
+    packages,
+    apps,
   };
 }
 
@@ -138,6 +164,7 @@ export function buildRoutes(s: Services): Route[] {
   routes.push(
     ...systemRoutes(() => routes),
     ...authRoutes(s.auth, s.users, s.userRepo, s.access),
+    ...consoleRoutes(s.auth, s.clock),
     ...userRoutes(s.users),
     ...groupRoutes(s.groups),
     ...apiKeyRoutes(s.apiKeys),
@@ -151,6 +178,11 @@ export function buildRoutes(s: Services): Route[] {
     ...cameraRoutes(s.cameras),
     ...logRoutes(s.logs),
     ...artifactRoutes(s.artifacts),
+    ...releaseRoutes(s.releases),
+    ...releaseDeviceRoutes(s.releases),
+    ...packageRoutes(s.packages),
+    ...appRoutes(s.apps),
+    ...appDeviceApiRoutes({ devices: s.devices, apps: s.apps, artifacts: s.artifacts, cameras: s.cameraRepo, secrets: s.secrets }),
   );
   return routes;
 }
@@ -186,6 +218,7 @@ export async function startControlPlane(config: Config, options: ServiceOptions 
     hstsMaxAgeSeconds: config.tls.hstsMaxAgeSeconds,
     now: () => services.clock.now(),
     projectExists: (name) => services.projects.exists(name),
+    fallback: consoleFallback(consoleDistDir()),
   });
   const server = createServer(
     {
@@ -215,6 +248,9 @@ export async function startControlPlane(config: Config, options: ServiceOptions 
     services.kms.destroyDue().catch((err: unknown) => logger.warn('key destruction sweep failed', { error: String(err) }));
     services.logs.expire().catch((err: unknown) => logger.warn('log retention sweep failed', { error: String(err) }));
     services.artifacts.sweep({ olderThanMs: 3_600_000, orphans: false }).catch((err: unknown) => logger.warn('artifact sweep failed', { error: String(err) }));
+    // Timestamp/snapshot refresh before expiry, and update jobs stuck past a stage timeout.
+    services.releases.maintain().catch((err: unknown) => services.releases.logFailure('release maintenance failed', err));
+    services.apps.sweepTimeouts().catch((err: unknown) => logger.warn('app stage timeout sweep failed', { error: String(err) }));
   }, 60_000);
   sweeper.unref();
   logger.info('control plane listening', { url, tlsMin: config.tls.minVersion, fips: config.fips, storage: db.engine });

@@ -10,6 +10,7 @@ interface Err {
 
 /** A valid body for every write route, so the check reaches authorization. */
 const SAMPLE_BODIES: Record<string, unknown> = {
+  'POST /api/v1/audit/prune': undefined,
   'POST /api/v1/users': { name: 'newbie' },
   'PATCH /api/v1/users/:name': { disabled: true },
   'DELETE /api/v1/users/:name': undefined,
@@ -36,6 +37,10 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   'POST /api/v1/projects/:project/devices/:name/reboot': undefined,
   'POST /api/v1/projects/:project/devices/:name/shutdown': undefined,
   'POST /api/v1/projects/:project/devices/:name/reset': undefined,
+  'POST /api/v1/projects/:project/devices/:name/update': {},
+  'POST /api/v1/projects/:project/updates': {},
+  'POST /api/v1/releases': { targets: {} },
+  'POST /api/v1/releases/root': { root: {} },
   'POST /api/v1/projects/:project/keys': { name: 'k1' },
   'POST /api/v1/projects/:project/keys/:name/rotate': undefined,
   'POST /api/v1/projects/:project/keys/:name/enable': undefined,
@@ -55,6 +60,14 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   'POST /api/v1/projects/:project/log-groups/:group/streams/:stream/events': { events: [{ time: 0, message: 'x' }] },
   'PUT /api/v1/projects/:project/artifacts/:name+': undefined,
   'DELETE /api/v1/projects/:project/artifacts/:name+': undefined,
+  'POST /api/v1/projects/:project/packages': { manifestB64: 'e30=', signature: { algorithm: 'ed25519', keyId: '0123456789abcdef', publicKey: `${'A'.repeat(43)}=`, signature: `${'A'.repeat(86)}==` } },
+  'POST /api/v1/projects/:project/signing-keys': { name: 'k1', publicKey: `${'A'.repeat(43)}=` },
+  'DELETE /api/v1/projects/:project/signing-keys/:name': undefined,
+  'PUT /api/v1/projects/:project/package-policy': { requireSignedBy: [] },
+  'POST /api/v1/projects/:project/apps': { manifest: {}, device: 'd1' },
+  'DELETE /api/v1/projects/:project/apps/:instance': undefined,
+  'POST /api/v1/projects/:project/apps/:instance/pause': { camera: 'c1' },
+  'POST /api/v1/projects/:project/apps/:instance/resume': { camera: 'c1' },
 };
 
 async function signIn(s: TestServer, admin: string, name: string, roles: { role: string; project: string }[]): Promise<string> {

@@ -20,6 +20,11 @@ import { Tpm } from '../storage/tpm.js';
 import { AGENT_ROOT, AGENT_VERSION } from '../version.js';
 import { agentConfig, loadReleaseKeys, readEnv } from './config.js';
 import { resolvePassphrase } from './passphrase.js';
+import { readLocalAccess } from '../output/access.js';
+import { DEFAULT_LOCAL_PORT } from '../output/server.js';
+import { cmdLaunch, cmdUpdate } from '../launcher/cli.js';
+import { EXIT_BOOT_TRIAL, LAUNCH_ENV } from '../launcher/launcher.js';
+import { UpdateError } from '../update/errors.js';
 
 /** Exit codes scripts and systemd (RestartPreventExitStatus) rely on. */
 export const EXIT = Object.freeze({
@@ -31,6 +36,10 @@ export const EXIT = Object.freeze({
   ARCHIVE: 5,
   UNREACHABLE: 6,
   STORAGE: 7,
+  /** An update was refused (its code says why) or no slot verifies. */
+  UPDATE: 8,
+  /** The agent installed an update and exits so the launcher boots it on trial. */
+  BOOT_TRIAL: EXIT_BOOT_TRIAL,
   CANCELLED: 130,
 });
 
@@ -46,6 +55,16 @@ Usage:
   sightline-agent start --data-dir DIR [--release-key FILE]
       Run the agent (what the systemd unit does).
   sightline-agent status --data-dir DIR [--json]
+  sightline-agent launch --slots DIR --data-dir DIR [--health-timeout SECONDS]
+                         -- sightline-agent start --data-dir DIR
+      The launcher (what the systemd unit runs): verifies the active A/B slot
+      against its signed release metadata and starts the agent from it; boots
+      a new release on trial and returns to the previous one if it does not
+      report healthy in time (default 120 s) or crashes three times.
+  sightline-agent update --bundle FILE --slots DIR --data-dir DIR [--json]
+      Install a signed release from a file into the inactive slot (same checks
+      as an update job, anti-rollback floor included); booted on trial at the
+      next service start.
   sightline-agent reset --full --data-dir DIR [--json]
       Crypto-erase (destroy the root key), wipe the data folder, and leave the
       agent unprovisioned. Stop the service first.
@@ -62,6 +81,9 @@ Exit codes:
   6    control plane unreachable or timing out, or presenting a certificate
        other than the pinned one
   7    local storage: TPM or root key unavailable, state unreadable, bad config
+  8    update refused (expired, rolled back or badly signed metadata, bundle
+       mismatch, below the anti-rollback floor) or no slot verifies
+  10   (agent under the launcher) an update is installed: boot it on trial
   130  cancelled at the prompt
 
 Errors go to stderr as one line, "error CODE: sentence"; CODE is stable.
@@ -96,6 +118,7 @@ class UsageError extends AgentError {
 
 function exitCodeOf(err: unknown): number {
   if (err instanceof ControlPlaneError) return EXIT.REFUSED;
+  if (err instanceof UpdateError) return EXIT.UPDATE;
   if (!(err instanceof AgentError)) return EXIT.UNEXPECTED;
   switch (err.code) {
     case 'USAGE':
@@ -211,7 +234,7 @@ async function cmdStart(args: string[], io: Io): Promise<number> {
   if (v.help === true) return help(io);
   const dataDir = requireString(v, 'data-dir');
   const env = readEnv(io.env);
-  const config = agentConfig(dataDir, env);
+  const config = { ...agentConfig(dataDir, env), healthFile: io.env[LAUNCH_ENV.healthFile], slotsDir: io.env[LAUNCH_ENV.slotsDir] };
   const trustedKeys = loadReleaseKeys(optString(v, 'release-key'), env);
   const logger = new AgentLogger({ clock: systemClock, sink: (line) => io.out(`${line}\n`) });
   const integrity = new IntegrityMonitor({ root: AGENT_ROOT, trustedKeys, clock: systemClock, intervalMs: config.integrityIntervalMs });
@@ -235,6 +258,8 @@ async function cmdStart(args: string[], io: Io): Promise<number> {
     switch (exit.reason) {
       case 'stopped':
         return EXIT.OK;
+      case 'update':
+        return EXIT.BOOT_TRIAL;
       case 'reset':
         io.err('The control plane ran a full reset: the root key is destroyed and the data folder wiped. Provision the device again.\n');
         return EXIT.OK;
@@ -286,6 +311,7 @@ async function cmdStatus(args: string[], io: Io): Promise<number> {
   if (identity === undefined) throw new AgentError('NOT_REGISTERED', 'The identity record is missing.');
   const state = await store.readJson(RECORD.state, agentState);
   const last = await store.readJson(RECORD.status, agentStatus);
+  const local = await readLocalAccess(store);
   const pid = await runningAgentPid(dataDir);
   const cert = certFacts(identity.certPem);
   const s = {
@@ -322,6 +348,10 @@ async function cmdStatus(args: string[], io: Io): Promise<number> {
     logSpool: { bytes: await dirBytes(paths.spool), dropped: last?.logSpool.dropped ?? 0 },
     network: identity.network,
     ntp: identity.ntp,
+    // Issue 6: the app outputs (MJPEG over HTTPS) behind this bearer token; the certificate is self-signed: pin it.
+    ...(local === undefined
+      ? {}
+      : { localOutput: { port: DEFAULT_LOCAL_PORT, path: '/apps/<instance>/outputs/<node>.mjpeg', token: local.token, certSha256: local.certSha256 } }),
   };
   if (v.json === true) {
     io.out(`${JSON.stringify(s, null, 2)}\n`);
@@ -340,6 +370,13 @@ async function cmdStatus(args: string[], io: Io): Promise<number> {
       ? []
       : [`REFUSED:        ${state.refused.code} at ${state.refused.at}: run sightline-agent reset --full and provision again`]),
     `Log spool:      ${s.logSpool.bytes} bytes waiting, ${s.logSpool.dropped} events dropped`,
+    ...(local === undefined
+      ? []
+      : [
+          `App outputs:    https://<this appliance>:${DEFAULT_LOCAL_PORT}/apps/<instance>/outputs/<node>.mjpeg`,
+          `                Authorization: Bearer ${local.token}`,
+          `                certificate sha256 ${local.certSha256} (self-signed: pin it)`,
+        ]),
   ];
   io.out(`${lines.join('\n')}\n`);
   return EXIT.OK;
@@ -392,6 +429,10 @@ export async function run(argv: readonly string[], io: Io = defaultIo): Promise<
         return await cmdStatus(rest, io);
       case 'reset':
         return await cmdReset(rest, io);
+      case 'launch':
+        return await cmdLaunch(rest, io);
+      case 'update':
+        return await cmdUpdate(rest, io);
       case '--version':
       case '-v':
         io.out(`${AGENT_VERSION}\n`);

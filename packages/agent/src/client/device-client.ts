@@ -1,5 +1,6 @@
 import type { z } from 'zod';
-import { deviceApi } from '@sightline/protocol';
+import { appsApi, deviceApi } from '@sightline/protocol';
+import { CameraCredentials } from '../camera/credentials.js';
 import { AgentError, ControlPlaneError } from '../errors.js';
 import type { FetchRequest, FetchResponse, Fetcher } from './fetcher.js';
 
@@ -17,6 +18,7 @@ export const LIMITS = Object.freeze({
 });
 
 export type DesiredState = deviceApi.DesiredState;
+export type AppStatusReport = appsApi.AppStatusReport;
 export type Heartbeat = deviceApi.Heartbeat;
 export type DeviceLogBatch = z.input<typeof deviceApi.deviceLogBatch>;
 export type RegisterResponse = z.infer<typeof deviceApi.registerResponse>;
@@ -177,5 +179,69 @@ export class DeviceClient {
       ...(signal === undefined ? {} : { signal }),
     });
     this.throwIfError(res, '/device/v1/logs');
+  }
+
+  /**
+   * Streams one package blob (`GET /device/v1/packages/blobs/:sha256`) into
+   * `onChunk`, refusing more than `maxBytes` (RESPONSE_TOO_LARGE, also when
+   * the declared Content-Length is larger). The caller hashes as it goes.
+   */
+  async downloadBlob(
+    sha256: string,
+    o: { maxBytes: number; onChunk: (chunk: Buffer) => void; timeoutMs: number; signal?: AbortSignal },
+  ): Promise<void> {
+    if (!/^[0-9a-f]{64}$/.test(sha256)) throw new AgentError('USAGE', 'A blob is named by its SHA-256 (64 hex digits).');
+    const path = `/device/v1/packages/blobs/${sha256}`;
+    const res = await this.fetcher.request({
+      method: 'GET',
+      path,
+      headers: { accept: 'application/octet-stream' },
+      timeoutMs: o.timeoutMs,
+      maxResponseBytes: o.maxBytes,
+      channel: 'control',
+      onChunk: o.onChunk,
+      ...(o.signal === undefined ? {} : { signal: o.signal }),
+    });
+    this.throwIfError(res, '/device/v1/packages/blobs/:sha256');
+    // A fetcher that does not stream (a test fake) hands the body back whole.
+    if (res.body.length > 0) o.onChunk(res.body);
+  }
+
+  /**
+   * A camera's credentials, fetched just in time (seed point 18) straight into
+   * a CameraCredentials: the answer's bytes are overwritten once parsed and
+   * nothing of it is logged.
+   */
+  async cameraCredentials(cameraId: string, signal?: AbortSignal): Promise<CameraCredentials> {
+    const path = `/device/v1/cameras/${encodeURIComponent(cameraId)}/credentials`;
+    const res = await this.fetcher.request({
+      method: 'GET',
+      path,
+      timeoutMs: LIMITS.timeoutMs,
+      maxResponseBytes: LIMITS.smallAnswerBytes,
+      channel: 'control',
+      ...(signal === undefined ? {} : { signal }),
+    });
+    try {
+      this.throwIfError(res, '/device/v1/cameras/:cameraId/credentials');
+      const creds = this.parse(res, appsApi.cameraCredentialsResponse, '/device/v1/cameras/:cameraId/credentials');
+      return CameraCredentials.from(creds.username, creds.password);
+    } finally {
+      res.body.fill(0);
+    }
+  }
+
+  /** `POST /device/v1/apps/:instanceId/status`: progress of one instance. */
+  async reportAppStatus(instanceId: string, report: AppStatusReport, signal?: AbortSignal): Promise<void> {
+    const res = await this.fetcher.request({
+      method: 'POST',
+      path: `/device/v1/apps/${encodeURIComponent(instanceId)}/status`,
+      body: report,
+      timeoutMs: LIMITS.timeoutMs,
+      maxResponseBytes: LIMITS.smallAnswerBytes,
+      channel: 'control',
+      ...(signal === undefined ? {} : { signal }),
+    });
+    this.throwIfError(res, '/device/v1/apps/:instanceId/status');
   }
 }

@@ -17,6 +17,12 @@ export interface FetchRequest {
   /** `poll` is the long-poll's own connection; everything else shares `control`. */
   channel: 'poll' | 'control';
   signal?: AbortSignal;
+  /**
+   * Streams a 2xx body: each chunk goes here instead of into `body` (which
+   * stays empty). A throw ends the request with that error. The size cap
+   * still applies.
+   */
+  onChunk?: (chunk: Buffer) => void;
 }
 
 export interface FetchResponse {
@@ -207,6 +213,16 @@ export class HttpsFetcher implements Fetcher {
               new AgentError('RESPONSE_TOO_LARGE', `The control plane's answer to ${url.pathname} exceeds ${req.maxResponseBytes} bytes.`),
             );
             r.destroy();
+            return;
+          }
+          const status = res.statusCode ?? 0;
+          if (req.onChunk !== undefined && status >= 200 && status < 300) {
+            try {
+              req.onChunk(d);
+            } catch (err) {
+              finish(err instanceof Error ? err : new Error(String(err)));
+              r.destroy();
+            }
             return;
           }
           chunks.push(d);

@@ -5,7 +5,7 @@ import { systemClock } from '../clock.js';
 import { AgentError } from '../errors.js';
 import { AgentLogger } from '../logs/logger.js';
 import { emptyState, type AgentState } from '../storage/records.js';
-import { Executor } from './executor.js';
+import { Executor, type ExecutorDeps } from './executor.js';
 import type { Runtime } from './runtime.js';
 
 function harness(o: { rebootFails?: boolean; reportFails?: boolean } = {}) {
@@ -104,5 +104,34 @@ test('reports and forgets update the recorded state', async () => {
     },
   );
   await h.ex.execute([{ kind: 'forgetJob', jobId: 'j1' }]);
+  assert.deepEqual(h.state().jobs, {});
+});
+
+test('an update job goes to the update path; an installed release asks for the restart into the trial', async () => {
+  const h = harness();
+  const calls: string[] = [];
+  const ex = new Executor({
+    ...(h.ex as unknown as { d: ExecutorDeps }).d,
+    update: {
+      start: (id, version) => (calls.push(`start ${id} ${version}`), Promise.resolve('restart')),
+      finish: (id) => (calls.push(`finish ${id}`), Promise.resolve()),
+    },
+  });
+  const upd = {
+    id: 'u1',
+    kind: 'update' as const,
+    createdAt: '2030-01-01T00:00:00Z',
+    params: { version: '1.2.0', target: 'sightline-agent-1.2.0.tar' },
+  };
+  assert.equal(
+    await ex.execute([
+      { kind: 'startJob', job: upd },
+      { kind: 'forgetJob', jobId: 'x' },
+    ]),
+    'restart',
+  );
+  assert.equal(await ex.execute([{ kind: 'finishUpdate', jobId: 'u1' }]), 'continue');
+  assert.deepEqual(calls, ['start u1 1.2.0', 'finish u1']);
+  assert.deepEqual(h.calls, [], 'no generic job report, no reboot');
   assert.deepEqual(h.state().jobs, {});
 });

@@ -14,9 +14,15 @@ export interface ExecutorDeps {
   /** Full reset: crypto-erase and wipe. The agent stops after it. */
   fullReset: () => Promise<void>;
   now: () => number;
+  /** Update jobs (issue 7); absent in agents built without the update path. */
+  update?: {
+    start(jobId: string, version: string): Promise<'restart' | 'continue'>;
+    finish(jobId: string): Promise<void>;
+  };
 }
 
-export type ExecutionOutcome = 'continue' | 'reset';
+/** `restart`: an update was installed on trial; the agent exits so the launcher boots it. */
+export type ExecutionOutcome = 'continue' | 'reset' | 'restart';
 
 /**
  * Carries out a plan, one step at a time, recording progress before each
@@ -65,21 +71,32 @@ export class Executor {
         });
         this.d.logger.info('job finished', { job: step.jobId, status: step.status });
         return 'continue';
+      case 'finishUpdate':
+        await this.d.update?.finish(step.jobId);
+        return 'continue';
       case 'startJob': {
         const { job } = step;
+        const { kind } = job;
+        if (kind === 'update') {
+          if (this.d.update === undefined) {
+            await this.d.client().updateJob(job.id, 'failed', 'UPDATE_NO_LAUNCHER: this agent cannot install updates.');
+            return 'continue';
+          }
+          return this.d.update.start(job.id, job.params?.version ?? '');
+        }
         // Tell the control plane first: if that fails nothing was done and the step is retried.
         await this.d.client().updateJob(job.id, 'running');
-        this.d.logger.warn('running device job', { job: job.id, kind: job.kind });
+        this.d.logger.warn('running device job', { job: job.id, kind });
         await this.update((s) => {
           s.jobs[job.id] = {
-            kind: job.kind,
+            kind,
             phase: 'started',
             bootId: this.d.runtime.bootId(),
             startedAt: new Date(this.d.now()).toISOString(),
             reported: false,
           };
         });
-        if (job.kind === 'reset') {
+        if (kind === 'reset') {
           // The control plane has the job as running and revokes the certificates; nothing can be reported after this.
           await this.d.logger.flush().catch(() => undefined);
           await this.d.fullReset();
@@ -87,19 +104,19 @@ export class Executor {
         }
         try {
           // systemd stops the agent (SIGTERM) on its way down; until then it keeps serving.
-          await (job.kind === 'reboot' ? this.d.runtime.reboot() : this.d.runtime.shutdown());
+          await (kind === 'reboot' ? this.d.runtime.reboot() : this.d.runtime.shutdown());
           return 'continue';
         } catch (err) {
           const message = err instanceof Error ? err.message.slice(0, 500) : String(err);
           await this.update((s) => {
-            s.jobs[job.id] = { kind: job.kind, phase: 'done', result: 'failed', message, reported: false };
+            s.jobs[job.id] = { kind, phase: 'done', result: 'failed', message, reported: false };
           });
           await this.d.client().updateJob(job.id, 'failed', message);
           await this.update((s) => {
             const rec = s.jobs[job.id];
             if (rec !== undefined) rec.reported = true;
           });
-          this.d.logger.error('device job failed', { job: job.id, kind: job.kind, error: message });
+          this.d.logger.error('device job failed', { job: job.id, kind, error: message });
           return 'continue';
         }
       }

@@ -94,3 +94,23 @@ test('the planner is pure: the same input gives the same steps and nothing is mu
   assert.deepEqual(plan(c, d), plan(c, d));
   assert.equal(JSON.stringify([c, d]), snapshot);
 });
+
+test('update jobs (issue 7): started once; while installed on trial nothing else starts; the outcome is reported once', () => {
+  const upd = {
+    id: 'u1',
+    kind: 'update' as const,
+    createdAt: '2030-01-01T00:00:01Z',
+    params: { version: '1.2.0', target: 'sightline-agent-1.2.0.tar' },
+  };
+  const later = job('r2', 'reboot', '2030-01-01T00:00:05Z');
+  assert.deepEqual(plan(current(), desired([upd, later])), [{ kind: 'startJob', job: upd }]);
+  const view = (phase: 'installing' | 'installed' | 'done', reported = false) => ({ update: { jobId: 'u1', phase, reported } });
+  assert.deepEqual(
+    plan(current(view('installing')), desired([upd])),
+    [{ kind: 'startJob', job: upd }],
+    'an interrupted install starts again',
+  );
+  assert.deepEqual(plan(current(view('installed')), desired([upd, later])), [{ kind: 'finishUpdate', jobId: 'u1' }]);
+  assert.deepEqual(plan(current(view('done')), desired([upd])), [{ kind: 'finishUpdate', jobId: 'u1' }]);
+  assert.deepEqual(plan(current(view('done', true)), desired([upd, later])), [{ kind: 'startJob', job: later }]);
+});

@@ -1,6 +1,7 @@
 import type { DesiredState } from '../client/device-client.js';
 import type { IntegrityState } from '../integrity/monitor.js';
 import type { JobRecord } from '../storage/records.js';
+import type { UpdateJobView } from '../update/jobs.js';
 
 export type DeviceJob = DesiredState['jobs'][number];
 
@@ -14,6 +15,8 @@ export interface CurrentState {
   runningApps: readonly string[];
   /** Milliseconds since the epoch. */
   now: number;
+  /** The update job the agent last worked on (issue 7), if any. */
+  update?: UpdateJobView | undefined;
 }
 
 /** How long a reboot or shutdown asked of systemd may take before the job counts as failed. */
@@ -23,7 +26,9 @@ export type Step =
   | { kind: 'stopApp'; appId: string; reason: string }
   | { kind: 'reportJob'; jobId: string; status: 'succeeded' | 'failed'; message?: string }
   | { kind: 'forgetJob'; jobId: string }
-  | { kind: 'startJob'; job: DeviceJob };
+  | { kind: 'startJob'; job: DeviceJob }
+  /** Report an installed update's outcome once the launcher committed or reverted it. */
+  | { kind: 'finishUpdate'; jobId: string };
 
 const byCreation = (a: DeviceJob, b: DeviceJob): number =>
   a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
@@ -53,6 +58,16 @@ export function plan(current: CurrentState, desired: DesiredState): Step[] {
   let start: DeviceJob | undefined;
   let awaiting = false;
   for (const job of [...desired.jobs].sort(byCreation)) {
+    if (job.kind === 'update') {
+      // Issue 7: an installed update is on trial until the launcher commits or reverts it; nothing else starts meanwhile.
+      const u = current.update?.jobId === job.id ? current.update : undefined;
+      if (u === undefined || u.phase === 'installing') start ??= job;
+      else if (u.phase === 'installed') {
+        steps.push({ kind: 'finishUpdate', jobId: job.id });
+        awaiting = true;
+      } else if (!u.reported) steps.push({ kind: 'finishUpdate', jobId: job.id });
+      continue;
+    }
     const rec = current.jobs[job.id];
     if (rec === undefined) {
       start ??= job;

@@ -29,6 +29,10 @@ import type { Tpm } from '../storage/tpm.js';
 import { AGENT_VERSION } from '../version.js';
 import { hostMetrics } from './metrics.js';
 import { isRegistered } from '../identity/register.js';
+import { AppService, deriveAppsKey } from '../apps/service.js';
+import type { NodeLauncher } from '../apps/launcher.js';
+import { writeFileAtomic } from '../storage/atomic.js';
+import { UpdateJobs } from '../update/jobs.js';
 
 export interface AgentConfig {
   dataDir: string;
@@ -42,6 +46,11 @@ export interface AgentConfig {
   backoff: { baseMs: number; maxMs: number };
   /** How often an idle log shipper looks at the spool. */
   logIdleMs: number;
+  /** Apps (issue 6): plaintext run folder (default a tmpfs under /run) and the local output server (false: off; port 8443). */
+  apps?: { runRoot?: string; local?: { port?: number; host?: string } | false } | undefined;
+  /** Set by the launcher (issue 7): where to report healthy, and the A/B install root. */
+  healthFile?: string | undefined;
+  slotsDir?: string | undefined;
 }
 
 export const DEFAULT_AGENT_CONFIG: Omit<AgentConfig, 'dataDir'> = Object.freeze({
@@ -59,6 +68,8 @@ export interface AgentDeps {
   runtime: Runtime;
   tpm: Tpm;
   fetcherFactory: (identity: TlsIdentity) => Fetcher;
+  /** Launches app nodes; default the sandbox (tests pass permissionModelLauncher()). */
+  appLauncher?: NodeLauncher;
   integrity: IntegrityMonitor;
   logger: AgentLogger;
 }
@@ -68,7 +79,9 @@ export type AgentExit =
   /** The control plane refused this device's identity (revoked, deregistered…): reset and provision again. */
   | { reason: 'refused'; code: string; message: string }
   /** A remote reset job ran: the data folder is wiped and the agent unprovisioned. */
-  | { reason: 'reset' };
+  | { reason: 'reset' }
+  /** An update is installed on trial: the launcher boots it when this process exits. */
+  | { reason: 'update' };
 
 /**
  * The appliance agent (issue 5, "Agent core"): long-polls its desired state
@@ -80,6 +93,8 @@ export class Agent {
   private readonly controller = new AbortController();
   private readonly client: DeviceClient;
   private readonly executor: Executor;
+  private readonly updates: UpdateJobs;
+  private healthWritten = false;
   private readonly startedAt: number;
   private exit: AgentExit | undefined;
   private online = false;
@@ -91,6 +106,7 @@ export class Agent {
   private heartbeatDue = false;
   private backgroundLoops: Promise<void>[] = [];
   private wiped = false;
+  private apps: AppService | undefined;
   private stateChain: Promise<unknown> = Promise.resolve();
 
   private constructor(
@@ -101,9 +117,18 @@ export class Agent {
     private readonly spool: LogSpool,
     private readonly protection: RootKeyProtection,
     private readonly releaseLock: () => Promise<void>,
+    private readonly appsKey: Buffer,
   ) {
     this.startedAt = deps.clock.now();
     this.client = new DeviceClient(deps.fetcherFactory(tlsIdentityOf(identity)));
+    this.updates = new UpdateJobs({
+      store,
+      slotsDir: config.slotsDir,
+      openFetcher: () => deps.fetcherFactory(tlsIdentityOf(this.identity)),
+      agentVersion: AGENT_VERSION,
+      clock: deps.clock,
+      logger: deps.logger,
+    });
     this.executor = new Executor({
       client: () => this.client,
       runtime: deps.runtime,
@@ -112,6 +137,7 @@ export class Agent {
       saveState: (s) => this.saveState(s),
       fullReset: () => this.resetFromJob(),
       now: () => deps.clock.now(),
+      update: this.updates,
     });
   }
 
@@ -139,11 +165,12 @@ export class Agent {
         );
       }
       const spool = await LogSpool.open(paths.spool, root.key, config.spoolQuotaBytes);
+      const appsKey = deriveAppsKey(root.key);
       root.key.fill(0);
       deps.logger.attachSpool(spool);
       if (root.meta.protection === 'key-file')
         deps.logger.warn('root key kept in a key file, not a TPM: agent state is only as safe as the disk');
-      return new Agent(config, deps, identity, store, spool, root.meta.protection, release);
+      return new Agent(config, deps, identity, store, spool, root.meta.protection, release, appsKey);
     } catch (err) {
       await release();
       throw err;
@@ -207,6 +234,15 @@ export class Agent {
 
   private markOnline(): void {
     this.lastContactAt = this.deps.clock.now();
+    if (!this.healthWritten && this.config.healthFile !== undefined) {
+      // Issue 7: the launcher commits a release on trial once its agent has reached the control plane.
+      this.healthWritten = true;
+      void writeFileAtomic(
+        this.config.healthFile,
+        Buffer.from(JSON.stringify({ pid: process.pid, version: AGENT_VERSION, at: new Date(this.lastContactAt).toISOString() })),
+        0o644,
+      ).catch((err: unknown) => this.deps.logger.error('cannot write the health report', { error: String(err) }));
+    }
     if (!this.online) {
       this.online = true;
       this.lastError = undefined;
@@ -252,8 +288,26 @@ export class Agent {
       // Tell the control plane now, not at the next beat (even if a beat is in flight with the old state).
       this.heartbeatDue = true;
       this.heartbeatWake.abort();
+      // Seed point 13: a compromised agent stops its apps now, not at the next desired state.
+      void this.apps?.apply(s.state).catch((err: unknown) => this.deps.logger.error('stopping apps failed', { error: String(err) }));
     });
     await integrity.check();
+    try {
+      this.apps = await AppService.start({
+        dataDir: this.config.dataDir,
+        key: this.appsKey,
+        store: this.store,
+        client: () => this.client,
+        clock: this.deps.clock,
+        logger: this.deps.logger,
+        runRoot: this.config.apps?.runRoot,
+        local: this.config.apps?.local,
+        launcher: this.deps.appLauncher,
+      });
+    } catch (err) {
+      // The agent core (heartbeats, jobs, updates) must keep working: it is how the device is repaired.
+      this.deps.logger.error('apps cannot run on this agent', { error: err instanceof Error ? err.message : String(err) });
+    }
     this.deps.logger.info('agent started', { version: AGENT_VERSION, device: this.identity.device, rootKey: this.protection });
     await this.writeStatus();
 
@@ -270,6 +324,7 @@ export class Agent {
       failure = err;
     }
     const loops = await Promise.allSettled(this.backgroundLoops);
+    await this.apps?.close().catch((err: unknown) => this.deps.logger.error('stopping apps failed', { error: String(err) }));
     failure ??= loops.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason;
 
     if (!this.wiped) {
@@ -315,6 +370,7 @@ export class Agent {
         }
         const outcome = await this.reconcile(answer.state);
         if (outcome === 'reset') return;
+        if (outcome === 'restart') return this.finish({ reason: 'update' });
         etag = answer.state.etag;
       } catch (err) {
         if (this.signal.aborted) return;
@@ -330,12 +386,13 @@ export class Agent {
     }
   }
 
-  private async reconcile(desired: DesiredState): Promise<'continue' | 'reset'> {
+  private async reconcile(desired: DesiredState): Promise<'continue' | 'reset' | 'restart'> {
     const state = await this.loadState();
     const current: CurrentState = {
       integrity: this.deps.integrity.status().state,
       bootId: this.deps.runtime.bootId(),
       jobs: state.jobs,
+      update: await this.updates.view(),
       runningApps: [],
       now: this.deps.clock.now(),
     };
@@ -343,6 +400,9 @@ export class Agent {
     if (steps.length > 0) this.deps.logger.info('reconciling', { etag: desired.etag, steps: steps.map((s) => s.kind).join(',') });
     const outcome = await this.executor.execute(steps);
     if (outcome === 'reset') return 'reset';
+    if (outcome === 'restart') return 'restart';
+    // Deployments run in the background and report their own progress; this only plans and starts them.
+    await this.apps?.apply(this.deps.integrity.status().state, desired.apps);
     this.appliedEtag = desired.etag;
     const after = await this.loadState();
     after.appliedEtag = desired.etag;
@@ -354,6 +414,7 @@ export class Agent {
   private async resetFromJob(): Promise<void> {
     this.finish({ reason: 'reset' });
     await Promise.allSettled(this.backgroundLoops);
+    await this.apps?.close().catch(() => undefined); // nothing of an app may outlive the erase
     await this.deps.logger.flush().catch(() => undefined);
     await this.stateChain;
     this.wiped = true;
@@ -367,6 +428,7 @@ export class Agent {
   async heartbeat(): Promise<Heartbeat> {
     const integrity = this.deps.integrity.status();
     const metrics = await hostMetrics(this.config.dataDir);
+    const update = await this.updates.status().catch(() => undefined);
     return {
       agentVersion: AGENT_VERSION,
       uptimeSeconds: Math.max(0, Math.floor((this.deps.clock.now() - this.startedAt) / 1000)),
@@ -379,6 +441,8 @@ export class Agent {
       ...metrics,
       logSpool: { bytes: this.spool.bytes, dropped: this.spool.dropped },
       ...(this.appliedEtag === undefined ? {} : { appliedStateEtag: this.appliedEtag.slice(0, 128) }),
+      ...(update === undefined ? {} : { update }),
+      ...(this.apps?.isolation === undefined ? {} : { isolation: this.apps.isolation }),
     };
   }
 

@@ -1,10 +1,14 @@
 import { X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { deviceApi } from '@sightline/protocol';
+import { createHash } from 'node:crypto';
+import { appsApi, deviceApi } from '@sightline/protocol';
 import type { ProvisioningArchive } from '../../src/archive/archive.js';
+import type { TlsIdentity } from '../../src/client/fetcher.js';
 import { createCa, issue, normalSerial, readCsr, sha256Hex, type Leaf, type TestCa } from './pki.js';
 
 type Json = Record<string, unknown>;
@@ -31,8 +35,22 @@ export class FakeControlPlane {
   readonly requests: string[] = [];
   /** TLS connections accepted (keep-alive means few). */
   connections = 0;
+  /** Issue 7: a TUF repository folder (`metadata/`, `targets/`) served under `/device/v1/tuf/`. */
+  tufDir: string | undefined;
+  /** Target files answered with endless bytes instead (the endless-data attack); what was sent is counted. */
+  readonly tufEndless = new Set<string>();
+  tufEndlessBytesSent = 0;
   /** Operational certificate validity the fake issues. */
   certValidityMs = 30 * 86_400_000;
+  /** Package blobs by SHA-256 (issue 6); `blobs.set(sha, other)` serves tampered bytes under a name. */
+  readonly blobs = new Map<string, Buffer>();
+  /** Blobs whose download never finishes (a stalled transfer, for stage timeouts). */
+  readonly stalledBlobs = new Set<string>();
+  /** Camera credentials by camera id, and each read of them. */
+  readonly cameraSecrets = new Map<string, { username: string; password: string }>();
+  readonly credentialReads: { device: string; cameraId: string }[] = [];
+  /** App status reports, in arrival order (each checked against appsApi.appStatusReport). */
+  readonly appStatus: { device: string; instanceId: string; body: appsApi.AppStatusReport }[] = [];
 
   private readonly provisioning = new Map<string, { device: string; used: boolean }>();
   private readonly devices = new Map<string, DeviceRecord>();
@@ -105,6 +123,33 @@ export class FakeControlPlane {
     if (d === undefined) throw new Error(`no device ${device}`);
     d.desired = { ...d.desired, etag: this.nextEtag(), jobs };
     for (const w of this.waiters) w();
+  }
+
+  /** Replaces the device's app instances (a deploy, a pause, a removal). */
+  setApps(device: string, apps: appsApi.DesiredApp[]): void {
+    const d = this.devices.get(device);
+    if (d === undefined) throw new Error(`no device ${device}`);
+    d.desired = { ...d.desired, etag: this.nextEtag(), apps };
+    for (const w of this.waiters) w();
+  }
+
+  /** Stores a blob under its SHA-256 and returns the name. */
+  putBlob(bytes: Buffer): string {
+    const sha = createHash('sha256').update(bytes).digest('hex');
+    this.blobs.set(sha, bytes);
+    return sha;
+  }
+
+  /**
+   * An operational identity for `device` without the archive flow (tests of
+   * what comes after registration): a fresh key and certificate from this CA.
+   */
+  async operationalIdentity(device: string): Promise<TlsIdentity> {
+    const d = this.devices.get(device);
+    if (d === undefined) throw new Error(`no device ${device}: provision it first`);
+    const cert = await issue(this.ca, { commonName: device, usage: 'client' });
+    d.certSerials.add(cert.serial);
+    return { url: this.url, serverCertSha256: this.pin, caPem: this.ca.certPem, certPem: cert.certPem, keyPem: cert.keyPem };
   }
 
   revoke(device: string): void {
@@ -268,6 +313,37 @@ export class FakeControlPlane {
       this.logs.push({ device: d.name, body });
       return this.send(res, 200, { ok: true });
     }
+    const blob = /^\/device\/v1\/packages\/blobs\/([0-9a-f]{64})$/.exec(url.pathname);
+    if (req.method === 'GET' && blob !== null) {
+      const sha = blob[1] ?? '';
+      const bytes = this.blobs.get(sha);
+      if (bytes === undefined) return this.fail(res, 404, 'BLOB_NOT_FOUND', 'no such blob for this device');
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length });
+      if (this.stalledBlobs.has(sha)) {
+        res.write(bytes.subarray(0, Math.min(1, bytes.length)));
+        return; // never ends; the socket goes when the server stops
+      }
+      res.end(bytes);
+      return;
+    }
+    const creds = /^\/device\/v1\/cameras\/([^/]+)\/credentials$/.exec(url.pathname);
+    if (req.method === 'GET' && creds !== null) {
+      const cameraId = decodeURIComponent(creds[1] ?? '');
+      const secret = this.cameraSecrets.get(cameraId);
+      if (secret === undefined) return this.fail(res, 404, 'CAMERA_NOT_FOUND', 'no camera bound to this device');
+      this.credentialReads.push({ device: d.name, cameraId });
+      return this.send(res, 200, { ...secret });
+    }
+    const appStatus = /^\/device\/v1\/apps\/([^/]+)\/status$/.exec(url.pathname);
+    if (req.method === 'POST' && appStatus !== null) {
+      const parsed = appsApi.appStatusReport.safeParse(body);
+      if (!parsed.success) return this.fail(res, 400, 'VALIDATION', parsed.error.message);
+      this.appStatus.push({ device: d.name, instanceId: decodeURIComponent(appStatus[1] ?? ''), body: parsed.data });
+      res.writeHead(204).end();
+      return;
+    }
+    const tuf = /^\/device\/v1\/tuf\/(metadata|targets)\/([A-Za-z0-9._-]{1,300})$/.exec(url.pathname);
+    if (req.method === 'GET' && tuf !== null) return this.serveTuf(res, tuf[1] ?? '', tuf[2] ?? '');
     const job = /^\/device\/v1\/jobs\/([^/]+)$/.exec(url.pathname);
     if (req.method === 'POST' && job !== null) {
       const parsed = deviceApi.jobUpdateRequest.safeParse(body);
@@ -276,6 +352,30 @@ export class FakeControlPlane {
       return this.send(res, 200, { ok: true });
     }
     return this.fail(res, 404, 'NOT_FOUND', 'no such route');
+  }
+
+  private async serveTuf(res: ServerResponse, kind: string, file: string): Promise<void> {
+    if (this.tufDir === undefined) return this.fail(res, 404, 'NOT_FOUND', 'no release repository');
+    if (kind === 'targets' && this.tufEndless.has(file)) {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' }); // no length: it never ends
+      const chunk = Buffer.alloc(64 * 1024, 0x41);
+      while (!res.destroyed && this.tufEndlessBytesSent < 1024 * 1024 * 1024) {
+        this.tufEndlessBytesSent += chunk.length;
+        if (!res.write(chunk)) await new Promise<void>((resolve) => res.once('drain', resolve).once('close', resolve));
+      }
+      return;
+    }
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(join(this.tufDir, kind, file));
+    } catch {
+      return this.fail(res, 404, 'NOT_FOUND', `no ${kind} file ${file}`);
+    }
+    res.writeHead(200, {
+      'content-type': kind === 'metadata' ? 'application/json' : 'application/octet-stream',
+      'content-length': bytes.length,
+    });
+    res.end(bytes);
   }
 }
 

@@ -9,7 +9,12 @@
  * DIR/consistency.jsonl       {"from":A,"to":B,"proof":["<base64>",…]} between consecutive checkpoints
  * DIR/public-key.json         {"origin","verifierKey","publicKeyPem"}
  * DIR/manifest.json           counts, export time, server URL
+ * DIR/base.json               only after a retention cut: {"size":CUT,"compactRange":["<base64>",…],"checkpoint":"<note>"}
  * ```
+ *
+ * After a retention cut the events start at CUT (events/000000.jsonl line 1 is event CUT), the
+ * first checkpoint is the signed one at CUT, and base.json holds the compact range of the dropped
+ * events [0, CUT): the hashes of the maximal complete subtrees over them, largest first.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { CliError, EXIT } from '../errors.js';
@@ -21,6 +26,7 @@ export const CHECKPOINTS_FILE = 'checkpoints.jsonl';
 export const CONSISTENCY_FILE = 'consistency.jsonl';
 export const PUBLIC_KEY_FILE = 'public-key.json';
 export const MANIFEST_FILE = 'manifest.json';
+export const BASE_FILE = 'base.json';
 export const LINES_PER_FILE = 100_000;
 /** The server stores no event line longer than this (larger parameters are replaced by their digest). */
 export const MAX_EVENT_LINE_BYTES = 64 * 1024;

@@ -11,14 +11,17 @@ import {
   emptyRoot,
   isSightlineError,
   parseAndVerifyCheckpoint,
+  recordsRetentionCut,
   parseVerifierKey,
   verifyAuditLog,
   verifyConsistencyBetween,
+  type AuditLogBase,
   type Checkpoint,
   type NoteVerifier,
 } from '@sightline/core';
 import { CliError, EXIT } from '../errors.js';
 import {
+  BASE_FILE,
   CHECKPOINTS_FILE,
   CONSISTENCY_FILE,
   EVENTS_DIR,
@@ -43,7 +46,11 @@ export interface VerifyExportOptions {
 
 export interface VerifyExportResult {
   verified: true;
+  /** Events in the export (the kept ones, from baseSize on). */
   events: number;
+  /** The first event: 0, or the retention cut (events before it were dropped and stand as base.json's compact range). */
+  baseSize: number;
+  treeSize: number;
   eventFiles: number;
   checkpoints: number;
   consistencyProofs: number;
@@ -275,6 +282,24 @@ function checkConsistency(dir: string, cps: readonly Checkpoint[]): number {
   return i;
 }
 
+/**
+ * base.json, when a retention cut dropped the events before its `size`: the compact range that
+ * stands for them. Its shape is checked here; verifyAuditLog checks it against the cut checkpoint.
+ */
+function loadBase(dir: string): AuditLogBase | undefined {
+  const text = readSmallFile(join(dir, BASE_FILE), BASE_FILE);
+  if (text === undefined) return undefined;
+  const b = parseJsonObject(text, BASE_FILE);
+  const size = b['size'];
+  const range = b['compactRange'];
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0)
+    throw verifyFailed('AUDIT_BASE_INVALID', `${BASE_FILE} has no valid "size" (the first kept event).`, { file: BASE_FILE });
+  // At most 53 subtrees: one per bit of a safe integer.
+  if (!Array.isArray(range) || range.length > 53 || range.some((h) => typeof h !== 'string' || !/^[A-Za-z0-9+/]{43}=$/.test(h)))
+    throw verifyFailed('AUDIT_BASE_INVALID', `${BASE_FILE}: "compactRange" is not a list of base64 SHA-256 hashes.`, { file: BASE_FILE });
+  return { size, compactRange: (range as string[]).map((h) => Buffer.from(h, 'base64')) };
+}
+
 /** events/000000.jsonl … in order; a gap in the numbering is a deleted file. */
 function listEventFiles(dir: string): { files: string[]; ignored: string[] } {
   const eventsDir = join(dir, EVENTS_DIR);
@@ -350,6 +375,15 @@ export async function verifyExport(dir: string, options: VerifyExportOptions = {
   const { notes, cps } = loadCheckpoints(dir, key.verifier);
   const consistencyProofs = checkConsistency(dir, cps);
   const { files, ignored } = listEventFiles(dir);
+  const base = loadBase(dir);
+  const baseSize = base?.size ?? 0;
+  if (kept !== undefined && kept.size < baseSize)
+    throw verifyFailed(
+      'AUDIT_KEPT_CHECKPOINT_PRUNED',
+      `The kept checkpoint (size ${kept.size}) is older than this export's first event (${baseSize}): retention dropped the events it covers. ` +
+        `Verify it against the earlier export that holds them; that export's last checkpoint is this one's first.`,
+      { keptSize: kept.size, baseSize },
+    );
 
   // File boundaries, to turn a position into file:line.
   const starts: number[] = [];
@@ -360,8 +394,15 @@ export async function verifyExport(dir: string, options: VerifyExportOptions = {
     }
     return `position ${position}`;
   };
-  const keptTree = new TreeBuilder();
-  let position = 0;
+  // The kept checkpoint's tree continues from the compact range (checked against the cut checkpoint below).
+  let keptTree: TreeBuilder;
+  try {
+    keptTree = base === undefined ? new TreeBuilder() : TreeBuilder.fromCompactRange(base.size, base.compactRange);
+  } catch (err) {
+    throw verifyFailed('AUDIT_BASE_INVALID', `${BASE_FILE}: ${reason(err)}.`, { file: BASE_FILE }, err);
+  }
+  let cutRecorded = baseSize === 0;
+  let position = baseSize;
   function* events(): Generator<Uint8Array> {
     for (const file of files) {
       starts.push(position);
@@ -390,6 +431,7 @@ export async function verifyExport(dir: string, options: VerifyExportOptions = {
           throw verifyFailed('AUDIT_EVENT_SEQUENCE', message, { file, line: lineNo, position, seq });
         }
         if (kept !== undefined && position < kept.size) keptTree.append(line);
+        if (!cutRecorded) cutRecorded = recordsRetentionCut(line, baseSize);
         position++;
         yield line;
       }
@@ -398,12 +440,19 @@ export async function verifyExport(dir: string, options: VerifyExportOptions = {
 
   let result;
   try {
-    result = await verifyAuditLog({ events: events(), checkpoints: notes, verifier: key.verifier });
+    result = await verifyAuditLog({
+      events: events(),
+      checkpoints: notes,
+      verifier: key.verifier,
+      ...(base === undefined ? {} : { base }),
+    });
   } catch (err) {
     if (!(err instanceof AuditVerifyError)) throw err;
     const d = err.details ?? {};
     const cpIndex = typeof d['checkpoint'] === 'number' ? d['checkpoint'] : undefined;
-    const cpWhere = cpIndex === undefined ? '' : ` [${CHECKPOINTS_FILE}:${cpIndex + 1}]`;
+    const cpWhere =
+      (err.code.startsWith('AUDIT_BASE_') ? ` [${BASE_FILE}]` : '') +
+      (cpIndex === undefined ? '' : ` [${CHECKPOINTS_FILE}:${cpIndex + 1}]`);
     const first = typeof d['firstEvent'] === 'number' ? d['firstEvent'] : undefined;
     const last = typeof d['lastEvent'] === 'number' ? d['lastEvent'] : undefined;
     let where = '';
@@ -415,12 +464,22 @@ export async function verifyExport(dir: string, options: VerifyExportOptions = {
     throw verifyFailed(err.code, `${err.message.replace(/\.$/, '')}.${where}${cpWhere}`, { ...d }, err);
   }
 
+  // The server records each cut as an audit:Prune event after it: an export that starts at a cut
+  // no kept event names lost its first events some other way.
+  if (!cutRecorded)
+    throw verifyFailed(
+      'AUDIT_BASE_UNRECORDED',
+      `The export starts at event ${baseSize} (${BASE_FILE}), but no event in it records a retention cut there: ` +
+        `events 0 to ${baseSize - 1} were removed outside retention.`,
+      { file: BASE_FILE, baseSize },
+    );
+
   let keptResult: VerifyExportResult['keptCheckpoint'];
   if (kept !== undefined) {
-    if (kept.size > result.events)
+    if (kept.size > result.treeSize)
       throw verifyFailed(
         'AUDIT_HISTORY_REWRITTEN',
-        `The kept checkpoint covers ${kept.size} events but the export holds only ${result.events}: ` +
+        `The kept checkpoint covers ${kept.size} events but the export ends at ${result.treeSize}: ` +
           'events the log had signed were dropped, or its history was rewritten after you kept that checkpoint.',
         { keptSize: kept.size, events: result.events },
       );
@@ -429,7 +488,7 @@ export async function verifyExport(dir: string, options: VerifyExportOptions = {
       throw verifyFailed(
         'AUDIT_HISTORY_REWRITTEN',
         `The export's first ${kept.size} events do not reproduce the root of the kept checkpoint (size ${kept.size}): ` +
-          `the history was rewritten after you kept that checkpoint [events ${locate(0)} to ${kept.size > 0 ? locate(kept.size - 1) : locate(0)}].`,
+          `the history was rewritten after you kept that checkpoint [events ${locate(baseSize)} to ${kept.size > baseSize ? locate(kept.size - 1) : locate(baseSize)}].`,
         { keptSize: kept.size },
       );
     keptResult = { size: kept.size, rootHash: b64(kept.rootHash) };
@@ -454,6 +513,8 @@ export async function verifyExport(dir: string, options: VerifyExportOptions = {
   return {
     verified: true,
     events: result.events,
+    baseSize: result.baseSize,
+    treeSize: result.treeSize,
     eventFiles: files.length,
     checkpoints: result.checkpoints,
     consistencyProofs,

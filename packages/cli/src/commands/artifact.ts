@@ -13,7 +13,7 @@ import { printFields, printJson, printLine, printTable } from '../output/print.j
 import { formatBytes, parseProgressMode, Progress, type ProgressMode } from '../output/progress.js';
 import { confirmAction } from '../prompt/prompt.js';
 
-const artifactView = z.object({
+export const artifactView = z.object({
   project: z.string(),
   name: z.string(),
   size: z.number(),
@@ -31,17 +31,17 @@ const SHA256_HEADER = 'x-sightline-sha256';
 
 const artifactsPath = (project: string): string => `/api/v1/projects/${seg(project)}/artifacts`;
 /** Names hold `/`: each segment is escaped on its own (the server decodes them one by one). */
-const artifactPath = (project: string, name: string): string => `${artifactsPath(project)}/${name.split('/').map(seg).join('/')}`;
+export const artifactPath = (project: string, name: string): string => `${artifactsPath(project)}/${name.split('/').map(seg).join('/')}`;
 const inProject = (project: string): string => (project === 'default' ? '' : ` in project ${project}`);
 const projectFlag = (project: string): string => (project === 'default' ? '' : ` --project ${shellQuote(project)}`);
 
 const code = (err: unknown): string => (err as { code?: string } | null)?.code ?? (err instanceof Error ? err.message : 'error');
 
-interface ProgressOption {
+export interface ProgressOption {
   progress: ProgressMode;
 }
 
-const progressOption = (): Option =>
+export const progressOption = (): Option =>
   new Option('--progress <MODE>', 'auto: a bar on a terminal, a summary otherwise; plain: a line every 10%; none')
     .default('auto')
     .argParser(parseProgressMode);
@@ -59,7 +59,7 @@ function uploadSource(file: string): Stats {
 }
 
 /** First pass: the SHA-256 of the file, streamed (the server wants it before the body). */
-async function hashFile(file: string, size: number, mode: ProgressMode, signal: AbortSignal): Promise<string> {
+export async function hashFile(file: string, size: number, mode: ProgressMode, signal: AbortSignal): Promise<string> {
   const hash = createHash('sha256');
   const progress = new Progress('hashing    ', size, { mode });
   let bytes = 0;
@@ -110,24 +110,70 @@ interface PutOptions extends JsonOption, ProjectOption, ProgressOption {
   kmsKey?: string;
 }
 
+/** One file already hashed, to store as an artifact. */
+export interface ArtifactUpload {
+  project: string;
+  file: string;
+  name: string;
+  size: number;
+  sha256: string;
+  overwrite?: boolean;
+  kmsKey?: string;
+  signal: AbortSignal;
+  /** Bytes of this file sent so far (cumulative). */
+  onSent?: (bytes: number) => void;
+}
+
+/**
+ * Streams a file the caller has hashed to the artifact store (`artifact put`,
+ * and `package push` for each blob under one progress bar of its own).
+ */
+export async function uploadArtifact(client: ApiClient, u: ArtifactUpload): Promise<z.infer<typeof artifactView>> {
+  const query = new URLSearchParams();
+  if (u.overwrite === true) query.set('overwrite', 'true');
+  if (u.kmsKey !== undefined) query.set('key', u.kmsKey);
+  const path = `${artifactPath(u.project, u.name)}${query.size === 0 ? '' : `?${query.toString()}`}`;
+  try {
+    const source: Readable = createReadStream(u.file, { highWaterMark: READ_CHUNK });
+    return await client.upload('PUT', path, {
+      source,
+      length: u.size,
+      headers: { [SHA256_HEADER]: u.sha256 },
+      schema: artifactView,
+      signal: u.signal,
+      ...(u.onSent === undefined ? {} : { onSent: u.onSent }),
+    });
+  } catch (err) {
+    if (err instanceof ApiError && err.code === 'ARTIFACT_DIGEST_MISMATCH') {
+      throw new CliError(
+        'ARTIFACT_DIGEST_MISMATCH',
+        `${u.file} changed while it was uploaded; nothing was stored. Upload it again.`,
+        EXIT.INVALID,
+        {
+          cause: err,
+        },
+      );
+    }
+    throw err;
+  }
+}
+
 async function put(ctx: CliContext, file: string, name: string, opts: PutOptions): Promise<void> {
   const { size } = uploadSource(file);
   const client = ctx.client();
   if (opts.overwrite !== true) await assertFree(client, opts.project, name);
-  const query = new URLSearchParams();
-  if (opts.overwrite === true) query.set('overwrite', 'true');
-  if (opts.kmsKey !== undefined) query.set('key', opts.kmsKey);
-  const path = `${artifactPath(opts.project, name)}${query.size === 0 ? '' : `?${query.toString()}`}`;
   const a = await withInterrupt(async (signal) => {
     const sha256 = await hashFile(file, size, opts.progress, signal);
     const progress = new Progress('uploading  ', size, { mode: opts.progress });
     try {
-      const source: Readable = createReadStream(file, { highWaterMark: READ_CHUNK });
-      const view = await client.upload('PUT', path, {
-        source,
-        length: size,
-        headers: { [SHA256_HEADER]: sha256 },
-        schema: artifactView,
+      const view = await uploadArtifact(client, {
+        project: opts.project,
+        file,
+        name,
+        size,
+        sha256,
+        ...(opts.overwrite === undefined ? {} : { overwrite: opts.overwrite }),
+        ...(opts.kmsKey === undefined ? {} : { kmsKey: opts.kmsKey }),
         signal,
         onSent: (n) => progress.update(n),
       });
@@ -135,16 +181,6 @@ async function put(ctx: CliContext, file: string, name: string, opts: PutOptions
       return view;
     } catch (err) {
       progress.fail();
-      if (err instanceof ApiError && err.code === 'ARTIFACT_DIGEST_MISMATCH') {
-        throw new CliError(
-          'ARTIFACT_DIGEST_MISMATCH',
-          `${file} changed while it was uploaded; nothing was stored. Upload it again.`,
-          EXIT.INVALID,
-          {
-            cause: err,
-          },
-        );
-      }
       throw err;
     }
   });

@@ -19,6 +19,7 @@ import { readTextFile } from '../files.js';
 import { shellQuote, type CliContext, type JsonOption } from '../context.js';
 import { notice, printFields, printJson, printLine, printTable, printable } from '../output/print.js';
 import {
+  BASE_FILE,
   CHECKPOINTS_FILE,
   CONSISTENCY_FILE,
   EVENTS_DIR,
@@ -61,7 +62,15 @@ const proofResponse = z.object({
   proof: z.array(z.string()),
   checkpoint: z.string(),
 });
-const verifyResponse = z.object({ events: z.number(), checkpoints: z.number(), signedSize: z.number() });
+const verifyResponse = z.object({
+  events: z.number(),
+  baseSize: z.number().default(0),
+  treeSize: z.number().optional(),
+  checkpoints: z.number(),
+  signedSize: z.number(),
+});
+const baseResponse = z.object({ size: z.number(), compactRange: z.array(z.string()), checkpoint: z.string().nullable() }).passthrough();
+const pruneResponse = z.object({ pruned: z.boolean(), dropped: z.number(), reason: z.string().optional(), base: baseResponse });
 
 const b64 = (h: Uint8Array): string => Buffer.from(h).toString('base64');
 const reason = (err: unknown): string => (err instanceof Error ? err.message : String(err)).replace(/\.$/, '');
@@ -334,10 +343,14 @@ async function exportAudit(ctx: CliContext, opts: ExportOptions): Promise<void> 
     const head = await client.request('POST', `${AUDIT}/checkpoints`, { schema: checkpointResponse });
     const last = checkpointOrFail(head.note, verifier, 'The checkpoint the server just signed');
     const total = last.size;
+    // After a retention cut the log starts at base.size; the compact range stands for the rest.
+    const base = await client.request('GET', `${AUDIT}/base`, { schema: baseResponse });
+    if (base.size > total)
+      throw verifyFailed('AUDIT_EXPORT_INCOMPLETE', `The server's cut (${base.size}) is past its newest checkpoint (${total}); run "sightline audit verify --server".`);
 
-    // Events: exactly the leaves [0, total).
+    // Events: exactly the leaves [base.size, total).
     const files: string[] = [];
-    let written = 0;
+    let written = base.size;
     let inFile = 0;
     let lastShown = 0;
     const show = (): void => {
@@ -384,7 +397,7 @@ async function exportAudit(ctx: CliContext, opts: ExportOptions): Promise<void> 
     }
     await fh?.close();
     fh = undefined;
-    if (progress && total > 0) process.stderr.write('\n');
+    if (progress && total > base.size) process.stderr.write('\n');
 
     // Checkpoints up to the export's size, and consistency proofs between consecutive ones, a page at a time.
     const all: { size: number; note: string }[] = [];
@@ -406,13 +419,21 @@ async function exportAudit(ctx: CliContext, opts: ExportOptions): Promise<void> 
     writeFileSync(join(tmp, CHECKPOINTS_FILE), cps.map((c) => `${JSON.stringify(c)}\n`).join(''), { mode: 0o600 });
     writeFileSync(join(tmp, CONSISTENCY_FILE), proofs.map((p) => `${JSON.stringify(p)}\n`).join(''), { mode: 0o600 });
     writeFileSync(join(tmp, PUBLIC_KEY_FILE), `${JSON.stringify(pk, null, 2)}\n`, { mode: 0o600 });
+    if (base.size > 0)
+      writeFileSync(
+        join(tmp, BASE_FILE),
+        `${JSON.stringify({ size: base.size, compactRange: base.compactRange, checkpoint: base.checkpoint }, null, 2)}\n`,
+        { mode: 0o600 },
+      );
     const manifest = {
       format: EXPORT_FORMAT,
       version: EXPORT_VERSION,
       exportedAt: new Date().toISOString(),
       server: client.url,
       origin: pk.origin,
-      events: total,
+      events: total - base.size,
+      firstEvent: base.size,
+      treeSize: total,
       checkpoints: cps.length,
       consistencyProofs: proofs.length,
       linesPerFile: opts.linesPerFile,
@@ -422,9 +443,19 @@ async function exportAudit(ctx: CliContext, opts: ExportOptions): Promise<void> 
     writeFileSync(join(tmp, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
     if (existsSync(out)) rmdirSync(out); // prepareOut saw it empty
     renameSync(tmp, out);
-    if (opts.json === true) return printJson({ dir: out, ...manifest });
+    // The receipt tells the server this period is held elsewhere; only then may retention drop it.
+    let receipt = true;
+    try {
+      await client.request('POST', `${AUDIT}/exports`, { body: { from: base.size, size: total, checkpoint: head.note } });
+    } catch (err) {
+      receipt = false;
+      notice(`warning: the export is complete, but the server did not record it (${reason(err)}); retention will not drop these events.`);
+    }
+    if (opts.json === true) return printJson({ dir: out, ...manifest, receiptRecorded: receipt });
+    if (base.size > 0)
+      printLine(`Events 0 to ${base.size - 1} were dropped by retention earlier; this export starts at event ${base.size}, from the signed checkpoint at the cut.`);
     printLine(
-      `Exported ${total} events in ${files.length} file${files.length === 1 ? '' : 's'}, ${cps.length} checkpoints and ` +
+      `Exported ${total - base.size} events in ${files.length} file${files.length === 1 ? '' : 's'}, ${cps.length} checkpoints and ` +
         `${proofs.length} consistency proofs to ${out}; the export ends on the checkpoint of size ${total}.`,
     );
     printLine(`Verify it offline with: sightline audit verify ${shellQuote(out)} --key ${shellQuote(pk.verifierKey)}`);
@@ -435,6 +466,20 @@ async function exportAudit(ctx: CliContext, opts: ExportOptions): Promise<void> 
     throw err;
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// audit prune
+
+async function prune(ctx: CliContext, opts: JsonOption): Promise<void> {
+  const r = await ctx.client().request('POST', `${AUDIT}/prune`, { schema: pruneResponse });
+  if (opts.json === true) return printJson(r);
+  if (r.pruned) printLine(`Dropped ${r.dropped} exported events; the log now starts at event ${r.base.size}, from the signed checkpoint at the cut.`);
+  else printLine(`Nothing dropped: ${r.reason ?? 'no exported period is old enough'}`);
+}
+
+const retentionLine = (base: number): string =>
+  `Events 0 to ${base - 1} were dropped by retention; the kept events start at ${base} and verify from the signed checkpoint ` +
+  'at the cut and the compact range of the dropped ones.';
 
 // ---------------------------------------------------------------------------------------------
 // audit verify
@@ -463,10 +508,12 @@ async function verify(ctx: CliContext, dir: string | undefined, opts: VerifyOpti
       throw new CliError('USAGE', '--server verifies the live store; give it without DIR, --key or --against-checkpoint.', EXIT.USAGE);
     const r = await ctx.client().request('POST', `${AUDIT}/verify`, { schema: verifyResponse });
     if (opts.json === true) return printJson({ verified: true, source: 'server', ...r });
+    const end = r.baseSize + r.events;
     printLine(
       `The live store verified: ${r.events} events reproduce all ${r.checkpoints} checkpoints (signed size ${r.signedSize}` +
-        `${r.events > r.signedSize ? `; the last ${r.events - r.signedSize} await the next checkpoint` : ''}).`,
+        `${end > r.signedSize ? `; the last ${end - r.signedSize} await the next checkpoint` : ''}).`,
     );
+    if (r.baseSize > 0) printLine(retentionLine(r.baseSize));
     return;
   }
   if (dir === undefined) throw new CliError('USAGE', 'Give the export folder DIR, or --server to verify the live store.', EXIT.USAGE);
@@ -493,6 +540,7 @@ async function verify(ctx: CliContext, dir: string | undefined, opts: VerifyOpti
     `Verified ${result.events} events (${result.eventFiles} file${result.eventFiles === 1 ? '' : 's'}) against ${result.checkpoints} ` +
       `signed checkpoints and ${result.consistencyProofs} consistency proofs; nothing was changed, dropped, inserted or reordered.`,
   );
+  if (result.baseSize > 0) printLine(retentionLine(result.baseSize));
   if (result.keptCheckpoint !== undefined)
     printLine(`The export extends the kept checkpoint of size ${result.keptCheckpoint.size}: no history before it was rewritten.`);
   printLine(`Log ${result.origin}, root ${result.rootHash} at size ${result.signedSize}.`);
@@ -522,6 +570,17 @@ signs a fresh checkpoint first and the export ends exactly on it.
 
 Example:
   sightline audit export --out ./audit-2026-05 && sightline audit verify ./audit-2026-05 --key "$VKEY"`;
+
+const PRUNE_HELP = `
+The server keeps every event unless audit.retentionDays is set. Then a period may
+be dropped once it is older than that and an export ("sightline audit export",
+which records a receipt) holds it; the cut is always at a signed checkpoint. The
+checkpoint at the cut and the compact range of the dropped events are kept, so
+"audit verify --server" and later exports still verify. The server runs this job
+hourly; this command runs it now.
+
+Example:
+  sightline audit export --out ./audit-2026-05 && sightline audit prune`;
 
 export function registerAuditCommands(program: Command, ctx: CliContext): void {
   const audit = program.command('audit').description('the audit trail: list events, prove one, export and verify the signed Merkle log');
@@ -571,6 +630,13 @@ export function registerAuditCommands(program: Command, ctx: CliContext): void {
     .option('--json', 'print the manifest as JSON')
     .addHelpText('after', EXPORT_HELP)
     .action((opts: ExportOptions) => exportAudit(ctx, opts));
+
+  audit
+    .command('prune')
+    .description('runs the retention job now: drops exported periods older than audit.retentionDays, never an unexported one')
+    .option('--json', 'print JSON')
+    .addHelpText('after', PRUNE_HELP)
+    .action((opts: JsonOption) => prune(ctx, opts));
 
   audit
     .command('verify')

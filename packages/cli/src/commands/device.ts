@@ -8,6 +8,7 @@ import { seg, shellQuote, withProject, type CliContext, type JsonOption, type Pr
 import { printFields, printJson, printLine, printTable } from '../output/print.js';
 import { confirmAction } from '../prompt/prompt.js';
 import { intInRange } from './apikey.js';
+import { registerDeviceUpdateCommand } from './release.js';
 
 /** A device as the server lists it. */
 const deviceView = z.object({
@@ -381,4 +382,6 @@ export function registerDeviceCommands(program: Command, ctx: CliContext): void 
       if (res.jobs.length === 0) return printLine(`Device ${name} has no jobs.`);
       printTable(res.jobs, ['id', 'kind', 'status', 'message', 'createdAt', 'updatedAt']);
     });
+
+  registerDeviceUpdateCommand(device, ctx);
 }

@@ -9,6 +9,12 @@ export type AuditVerifyErrorCode =
   | 'AUDIT_CHECKPOINT_INVALID'
   /** Checkpoints out of order: a log only grows. */
   | 'AUDIT_ORDER_INVALID'
+  /** The retention base is malformed: a compact range of the wrong shape, or no signed checkpoint at the cut. */
+  | 'AUDIT_BASE_INVALID'
+  /** The compact range of the dropped events does not reproduce the signed checkpoint at the cut. */
+  | 'AUDIT_BASE_MISMATCH'
+  /** The log starts at a cut that no kept `audit:Prune` event records: its head was removed outside retention. */
+  | 'AUDIT_BASE_UNRECORDED'
   /** Events past the last checkpoint, which no signature covers. */
   | 'AUDIT_UNSIGNED_EVENTS';
 

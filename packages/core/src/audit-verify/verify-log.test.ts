@@ -9,7 +9,7 @@ import {
   signCheckpoint,
   type NoteSigner,
 } from '../checkpoint/index.js';
-import { MemoryHashStore, consistencyProof, treeHash } from '../merkle/index.js';
+import { MemoryHashStore, compactRange, consistencyProof, treeHash } from '../merkle/index.js';
 import { AuditVerifyError, type AuditVerifyErrorCode } from './errors.js';
 import { verifyAuditLog, verifyConsistencyBetween } from './verify-log.js';
 
@@ -263,4 +263,54 @@ test('events past the last checkpoint fail unless an unsigned tail is allowed', 
   });
   assert.equal(result.events, 102);
   assert.equal(result.signedSize, 100);
+});
+
+/** What retention leaves of a log cut at `cut`: the compact range of the dropped events, read from the pruned store. */
+async function pruned(store: MemoryHashStore, cut: number): Promise<{ size: number; compactRange: Uint8Array[] }> {
+  store.prune(cut);
+  return { size: cut, compactRange: (await store.getNodes(compactRange(cut))) as Uint8Array[] };
+}
+
+test('a log cut by retention verifies from the compact range and the signed checkpoint at the cut', async () => {
+  const { store, checkpoints } = await buildLog(EVENTS, SIZES);
+  const base = await pruned(store, 37);
+  assert.equal(base.compactRange.length, 3); // 32 + 4 + 1
+  const kept = EVENTS.slice(37);
+  const result = await verifyAuditLog({ events: stream(kept), checkpoints: checkpoints.slice(1), verifier: keys.verifierKey, base });
+  assert.equal(result.events, 63);
+  assert.equal(result.baseSize, 37);
+  assert.equal(result.treeSize, 100);
+  assert.equal(result.signedSize, 100);
+  assert.equal(Buffer.from(result.root).toString('hex'), Buffer.from(await treeHash(store, 100)).toString('hex'));
+  // A base of size 0 is the whole log.
+  assert.equal((await verifyAuditLog({ events: EVENTS, checkpoints, verifier: keys.verifierKey, base: { size: 0, compactRange: [] } })).events, 100);
+});
+
+test('after a cut: a forged compact range, a replaced cut checkpoint and a dropped kept event each fail, naming the fault', async () => {
+  const { store, checkpoints } = await buildLog(EVENTS, SIZES);
+  const base = await pruned(store, 37);
+  const kept = EVENTS.slice(37);
+  const after = checkpoints.slice(1);
+  const run = (b: typeof base, cps: string[], events: readonly Uint8Array[] = kept): Promise<unknown> =>
+    verifyAuditLog({ events, checkpoints: cps, verifier: keys.verifierKey, base: b });
+  const forged = { size: 37, compactRange: base.compactRange.map((h, i) => (i === 1 ? Buffer.alloc(32, 3) : h)) };
+  const err = await assertFails(run(forged, after), 'AUDIT_BASE_MISMATCH', { baseSize: 37, checkpoint: 0 });
+  assert.match(err.message, /compact range of the dropped events 0 to 36 does not reproduce the root of checkpoint #0 \(size 37\)/);
+  await assertFails(run({ size: 37, compactRange: base.compactRange.slice(1) }, after), 'AUDIT_BASE_INVALID', { baseSize: 37 });
+  // The cut checkpoint removed (the chain starts later), or replaced by one of another key.
+  const gone = await assertFails(run(base, after.slice(1)), 'AUDIT_BASE_INVALID', { checkpoint: 0 });
+  assert.match(gone.message, /first checkpoint must be the signed one at the cut \(size 37\), but it is checkpoint #0 \(size 64\)/);
+  const other = await buildLog(EVENTS, [37], parseSignerKey(generateNoteKey(ORIGIN).signerKey));
+  await assertFails(run(base, [other.checkpoints[0] as string, ...after.slice(1)]), 'AUDIT_CHECKPOINT_INVALID', { checkpoint: 0 });
+  // The log's key signed another history at 37, and the compact range was forged to match it: the
+  // kept events then fail to reach the next checkpoint.
+  const fork = await buildLog(EVENTS.map((e, i) => (i === 3 ? event(3000) : e)), [37]);
+  const forkBase = await pruned(fork.store, 37);
+  const replaced = await assertFails(run(forkBase, [fork.checkpoints[0] as string, ...after.slice(1)]), 'AUDIT_EVENT_MISMATCH', {
+    firstEvent: 37,
+    checkpoint: 1,
+  });
+  assert.match(replaced.message, /checkpoint at the cut was replaced together with its compact range/);
+  // A kept event dropped.
+  await assertFails(run(base, after, kept.filter((_, i) => i !== 5)), 'AUDIT_EVENT_MISMATCH', { firstEvent: 37, lastEvent: 63 });
 });

@@ -18,10 +18,26 @@ export interface AuditLogExport {
   readonly origin?: string;
   /** Accept events after the last checkpoint (reported in `signedSize`) instead of failing. */
   readonly allowUnsignedTail?: boolean;
+  /**
+   * For a log whose events before `size` were dropped by retention: the compact range of [0, size)
+   * (`compactRange(size)` node hashes, largest first). `events` then starts with event `size`, and
+   * the first checkpoint must be the signed one at `size`, whose root the compact range must reproduce.
+   */
+  readonly base?: AuditLogBase;
+}
+
+export interface AuditLogBase {
+  readonly size: number;
+  readonly compactRange: readonly Uint8Array[];
 }
 
 export interface AuditLogResult {
+  /** Events read (the kept ones: from `baseSize` on). */
   readonly events: number;
+  /** Index of the first event read: 0, or the retention cut. */
+  readonly baseSize: number;
+  /** baseSize + events: the size of the tree the events end. */
+  readonly treeSize: number;
   readonly checkpoints: number;
   /** RFC 9162 root of all the events. */
   readonly root: Uint8Array;
@@ -75,7 +91,8 @@ export async function verifyAuditLog(input: AuditLogExport): Promise<AuditLogRes
   // is blamed on the events unless a later checkpoint matches them: then the events are the
   // ones that log signed, and the earlier checkpoint is the odd one out (a fork, or history
   // rewritten after someone kept that checkpoint).
-  const tree = new TreeBuilder();
+  const base = input.base?.size ?? 0;
+  const tree = startTree(input.base, cps);
   let next = 0;
   let lastMatch: number | undefined;
   let firstMismatch: number | undefined;
@@ -110,13 +127,15 @@ export async function verifyAuditLog(input: AuditLogExport): Promise<AuditLogRes
   if (Symbol.asyncIterator in input.events) for await (const event of input.events) add(event);
   else for (const event of input.events) add(event);
 
-  const from = lastMatch === undefined ? 0 : (cps[lastMatch] as Checkpoint).size;
+  const from = lastMatch === undefined ? base : (cps[lastMatch] as Checkpoint).size;
   if (firstMismatch !== undefined) {
     const cp = cps[firstMismatch] as Checkpoint;
+    // Only the cut checkpoint vouches for the compact range, so a replaced pair shows up here.
+    const orBase = base > 0 && from === base ? ', or the checkpoint at the cut was replaced together with its compact range' : '';
     throw new AuditVerifyError(
       'AUDIT_EVENT_MISMATCH',
       `Events ${from} to ${cp.size - 1} do not reproduce the root of ${describe(firstMismatch, cp)}: ` +
-        'an event in that range was changed, dropped, inserted or moved.',
+        `an event in that range was changed, dropped, inserted or moved${orBase}.`,
       { details: { checkpoint: firstMismatch, firstEvent: from, lastEvent: cp.size - 1 } },
     );
   }
@@ -138,7 +157,44 @@ export async function verifyAuditLog(input: AuditLogExport): Promise<AuditLogRes
       { details: { firstEvent: signedSize } },
     );
   }
-  return { events: tree.size, checkpoints: cps.length, root: tree.root(), signedSize };
+  return { events: tree.size - base, baseSize: base, treeSize: tree.size, checkpoints: cps.length, root: tree.root(), signedSize };
+}
+
+/**
+ * The tree to extend with the events: empty, or rebuilt from the retention base's compact range,
+ * which must reproduce the root of the first checkpoint, the signed one at the cut (the
+ * "last checkpoint before the cut" that retention keeps, issue 3).
+ */
+function startTree(base: AuditLogBase | undefined, cps: readonly Checkpoint[]): TreeBuilder {
+  if (base === undefined || (base.size === 0 && base.compactRange.length === 0)) return new TreeBuilder();
+  let tree: TreeBuilder;
+  try {
+    tree = TreeBuilder.fromCompactRange(base.size, base.compactRange);
+  } catch (cause) {
+    throw new AuditVerifyError(
+      'AUDIT_BASE_INVALID',
+      `The compact range of the dropped events is malformed: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause, details: { baseSize: base.size } },
+    );
+  }
+  const first = cps[0];
+  if (first?.size !== base.size) {
+    throw new AuditVerifyError(
+      'AUDIT_BASE_INVALID',
+      `Events before ${base.size} were dropped, so the first checkpoint must be the signed one at the cut (size ${base.size}), ` +
+        `but it is ${first === undefined ? 'missing' : describe(0, first)}: the checkpoint at the cut was replaced or removed.`,
+      { details: { baseSize: base.size, checkpoint: 0 } },
+    );
+  }
+  if (!hashesEqual(tree.root(), first.rootHash)) {
+    throw new AuditVerifyError(
+      'AUDIT_BASE_MISMATCH',
+      `The compact range of the dropped events 0 to ${base.size - 1} does not reproduce the root of ${describe(0, first)}, ` +
+        'the signed checkpoint at the cut: the compact range was altered.',
+      { details: { baseSize: base.size, checkpoint: 0 } },
+    );
+  }
+  return tree;
 }
 
 /**

@@ -12,3 +12,4 @@ export {
 export { MemoryHashStore } from './memory-store.js';
 export { verifyConsistency, verifyInclusion } from './verify.js';
 export { TreeBuilder } from './tree-builder.js';
+export { compactRange, prunableIndexLimit } from './ranges.js';

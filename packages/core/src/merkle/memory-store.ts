@@ -1,3 +1,4 @@
+import { prunableIndexLimit } from './ranges.js';
 import { appendLeaves, type HashReader, type NodeId, type StoredNode } from './tree.js';
 
 // Uint8Array.from copies; Buffer#slice (hashes are Buffers) would share memory.
@@ -5,7 +6,7 @@ const copy = (h: Uint8Array | undefined): Uint8Array | undefined => (h === undef
 
 /** A node store in memory, for tests and small logs. Not safe for concurrent appends. */
 export class MemoryHashStore implements HashReader {
-  readonly #levels: Uint8Array[][] = [];
+  readonly #levels: Array<Array<Uint8Array | undefined>> = [];
   #size = 0;
 
   /** Number of leaves appended through `append`. */
@@ -20,6 +21,14 @@ export class MemoryHashStore implements HashReader {
 
   putNodes(nodes: readonly StoredNode[]): void {
     for (const { level, index, hash } of nodes) (this.#levels[level] ??= [])[index] = Uint8Array.from(hash);
+  }
+
+  /** Deletes the nodes that lie strictly inside the compact range of [0, cut), as a pruned log does. */
+  prune(cut: number): void {
+    this.#levels.forEach((nodes, level) => {
+      const limit = Math.min(nodes.length, prunableIndexLimit(cut, level));
+      nodes.fill(undefined, 0, limit);
+    });
   }
 
   /** Appends the leaves (raw data, hashed here) and returns the new size. */

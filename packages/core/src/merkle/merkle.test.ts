@@ -3,7 +3,8 @@ import * as assert from 'node:assert/strict';
 import { AuditProofError, type AuditProofErrorCode } from './errors.js';
 import { emptyRoot, hashChildren, hashLeaf } from './hash.js';
 import { MemoryHashStore } from './memory-store.js';
-import { consistencyRanges, inclusionRanges } from './ranges.js';
+import { compactRange, consistencyRanges, inclusionRanges } from './ranges.js';
+import { TreeBuilder } from './tree-builder.js';
 import { type HashReader, type NodeId, appendLeaves, consistencyProof, inclusionProof, treeHash } from './tree.js';
 import { verifyConsistency, verifyInclusion } from './verify.js';
 
@@ -357,4 +358,39 @@ test('sizes past 2^32 work: no 32-bit bitwise arithmetic in the prover or verifi
   verifyInclusion(big - 1, big, byLevel[0] as Uint8Array, await inclusionProof(reader, big - 1, big), bigRoot);
   verifyConsistency(size, big, await consistencyProof(reader, size, big), root, bigRoot);
   assert.equal((await appendLeaves(reader, 2 ** 40 - 1, [Uint8Array.of(7)])).length, 41);
+});
+
+test('a log pruned at any cut keeps only the compact range of the dropped part, and every later root and proof still works', async () => {
+  const M = 40;
+  const { roots } = await bigStore();
+  for (let cut = 0; cut <= M; cut++) {
+    const store = new MemoryHashStore();
+    for (let i = 0; i < cut; i++) await store.append(leafData(i));
+    store.prune(cut);
+    // The compact range survives and reproduces the root at the cut; a builder continues from it.
+    const range = await store.getNodes(compactRange(cut));
+    assert.ok(range.every((h) => h !== undefined), `compact range of ${cut}`);
+    const tb = TreeBuilder.fromCompactRange(cut, range);
+    assert.equal(hex(tb.root()), hex(roots[cut] as Uint8Array), `builder at the cut ${cut}`);
+    // Appending after the cut reads only kept nodes.
+    for (let i = cut; i < M; i++) {
+      await store.append(leafData(i));
+      tb.append(leafData(i));
+      assert.equal(hex(tb.root()), hex(roots[i + 1] as Uint8Array));
+    }
+    // Anything inside the dropped part that is not a compact-range node is gone.
+    if (cut >= 2) await assertRejectsCode(inclusionProof(store, 0, M), 'AUDIT_NODE_MISSING');
+    for (let size = cut; size <= M; size++) {
+      const root = roots[size] as Uint8Array;
+      assert.equal(hex(await treeHash(store, size)), hex(root), `root ${size} after cut ${cut}`);
+      for (let index = cut; index < size; index++) {
+        verifyInclusion(index, size, hashLeaf(leafData(index)), await inclusionProof(store, index, size), root);
+      }
+      for (let oldSize = Math.max(cut, 1); oldSize <= size; oldSize++) {
+        const proof = await consistencyProof(store, oldSize, size);
+        verifyConsistency(oldSize, size, proof, roots[oldSize] as Uint8Array, root);
+      }
+    }
+  }
+  assert.throws(() => TreeBuilder.fromCompactRange(5, [hashLeaf(Uint8Array.of(1))]), /has 2 hashes/);
 });

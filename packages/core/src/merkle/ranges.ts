@@ -91,3 +91,26 @@ export function rangeNodes(lo: number, hi: number): NodeId[] {
   }
   return ids;
 }
+
+/**
+ * The compact range of the first `size` leaves: the maximal complete subtrees covering [0, size),
+ * largest first, one per set bit of `size` (RFC 9162 2.1's split takes the largest power of two
+ * first). Folding their hashes from the right gives MTH(D[size]). A log that drops the leaves
+ * before a cut keeps these hashes; with them, every later root and every proof for a kept leaf
+ * or from a tree size at or after the cut can still be computed (see `prunableIndexLimit`).
+ */
+export function compactRange(size: number): NodeId[] {
+  if (!isTreeSize(size)) throw new RangeError(`size must be a non-negative safe integer, got ${size}.`);
+  return rangeNodes(0, size);
+}
+
+/**
+ * After the leaves before `cut` are dropped, the nodes of `level` with an index below this bound
+ * lie strictly inside one of the compact range's subtrees and may be deleted: no root of a size
+ * at or after the cut, no inclusion proof for a leaf at or after it and no consistency proof from
+ * a size at or after it reads them (each reads whole compact-range subtrees of the cut, or nodes
+ * that end after it). The compact-range node of this level, if any, is the one index above.
+ */
+export function prunableIndexLimit(cut: number, level: number): number {
+  return 2 * Math.floor(cut / 2 ** (level + 1));
+}

@@ -9,6 +9,23 @@ export class TreeBuilder {
   readonly #stack: Uint8Array[] = [];
   #size = 0;
 
+  /**
+   * A builder that continues from a compact range (see `compactRange`): the hashes of the maximal
+   * complete subtrees covering the first `size` leaves, largest first. For a log whose leaves
+   * before `size` were dropped: check `root()` against the signed checkpoint at `size` first.
+   */
+  static fromCompactRange(size: number, hashes: readonly Uint8Array[]): TreeBuilder {
+    if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`size must be a non-negative safe integer, got ${size}.`);
+    let bits = 0;
+    for (let n = size; n > 0; n = Math.floor(n / 2)) bits += n % 2;
+    if (hashes.length !== bits) throw new RangeError(`A compact range of ${size} leaves has ${bits} hashes, not ${hashes.length}.`);
+    if (hashes.some((h) => h.length !== HASH_SIZE)) throw new RangeError('Compact range hashes are 32 bytes.');
+    const tb = new TreeBuilder();
+    for (const h of hashes) tb.#stack.push(Uint8Array.from(h));
+    tb.#size = size;
+    return tb;
+  }
+
   get size(): number {
     return this.#size;
   }

@@ -37,6 +37,8 @@ export const provisioningArchive = z
     network: networkSettings,
     ntp: z.array(hostname).max(4),
     createdAt: z.string(),
+    /** The trusted TUF root.json (base64) of signed agent updates (issue 7); absent before a release root exists. */
+    tufRoot: z.string().max(1024 * 1024).optional(),
   })
   .strict();
 export type ProvisioningArchive = z.infer<typeof provisioningArchive>;
@@ -45,6 +47,16 @@ export const registerRequest = z.object({ csrPem: z.string().min(100).max(8 * 10
 export const registerResponse = z.object({ deviceId: z.string(), device: z.string(), project: z.string(), certPem: z.string(), caPem: z.string(), expiresAt: z.string() });
 export const renewRequest = registerRequest;
 export const renewResponse = z.object({ certPem: z.string(), expiresAt: z.string() });
+
+/** The agent's update state, reported in heartbeats: the control plane refuses updates below `securityFloor`. */
+export const updateStatus = z
+  .object({
+    version: z.string().max(64),
+    securityFloor: z.number().int().min(0).max(2 ** 31),
+    slot: z.enum(['a', 'b']),
+  })
+  .strict();
+export type UpdateStatus = z.infer<typeof updateStatus>;
 
 export const integrityState = z.enum(['verified', 'compromised', 'unchecked']);
 export const heartbeatRequest = z
@@ -60,15 +72,23 @@ export const heartbeatRequest = z
     appliedStateEtag: z.string().max(128).optional(),
     /** Which isolation layers this appliance can apply to apps (issue 6). */
     isolation: isolationReport.optional(),
+    /** Signed updates (issue 7): running release, anti-rollback floor, active A/B slot. */
+    update: updateStatus.optional(),
   })
   .strict();
 export type Heartbeat = z.infer<typeof heartbeatRequest>;
 export const heartbeatResponse = z.object({ ok: z.literal(true), serverTime: z.string() });
 
+/** Parameters of an `update` job: the release and its TUF target name (`sightline-agent-<version>.tar`). */
+export const updateJobParams = z.object({ version: z.string().max(64), target: z.string().max(128) }).strict();
+export type UpdateJobParams = z.infer<typeof updateJobParams>;
+
 export const deviceJob = z.object({
   id: z.string(),
-  kind: z.enum(['reboot', 'shutdown', 'reset']),
+  kind: z.enum(['reboot', 'shutdown', 'reset', 'update']),
   createdAt: z.string(),
+  /** Present for `update` jobs. */
+  params: updateJobParams.optional(),
 });
 export type DeviceJob = z.infer<typeof deviceJob>;
 
@@ -82,7 +102,20 @@ export const desiredState = z.object({
 });
 export type DesiredState = z.infer<typeof desiredState>;
 
-export const jobUpdateRequest = z.object({ status: z.enum(['running', 'succeeded', 'failed']), message: z.string().max(512).optional() }).strict();
+/** Stages of an update job, in order; `succeeded` means committed, `failed` with `reverted: <reason>` a revert. */
+export const updateStage = z.enum(['downloading', 'verifying', 'installing', 'rebooting', 'health-check']);
+export type UpdateStage = z.infer<typeof updateStage>;
+
+export const jobUpdateRequest = z
+  .object({
+    status: z.enum(['running', 'succeeded', 'failed']),
+    message: z.string().max(512).optional(),
+    stage: updateStage.optional(),
+    bytesDone: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+    bytesTotal: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  })
+  .strict();
+export type JobUpdateRequest = z.infer<typeof jobUpdateRequest>;
 
 export const deviceLogBatch = z
   .object({

@@ -3,6 +3,7 @@ import { SRN_NAME_MAX_LENGTH } from '../policy/srn.js';
 import { ArtifactError } from './artifact-errors.js';
 
 const SEGMENT = /^[A-Za-z0-9._-]+$/;
+const PACKAGE_BLOB_NAME = /^packages\/blobs\/[0-9a-f]{64}$/;
 /** `GET …/artifacts/NAME/content` is the download route, so a name may not end in that segment. */
 const RESERVED_LAST = 'content';
 
@@ -15,7 +16,8 @@ const RESERVED_LAST = 'content';
  */
 export function assertArtifactName(name: string, field = 'name'): void {
   // Screen first: an e-mail address used as a name is reported as personal data (what to fix), as safeName does.
-  screenFreeText(field, name);
+  // A package blob's name is its SHA-256 (content addressing, issue 6): a digest, not a secret, though it looks random.
+  if (!PACKAGE_BLOB_NAME.test(name)) screenFreeText(field, name);
   if (name.length < 1 || name.length > SRN_NAME_MAX_LENGTH) {
     throw new ArtifactError('ARTIFACT_NAME_INVALID', `The artifact ${field} must be 1 to ${SRN_NAME_MAX_LENGTH} characters.`, {
       details: { field },

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { HashReader, NodeId, StoredNode } from '@sightline/core';
+import { prunableIndexLimit, type HashReader, type NodeId, type StoredNode } from '@sightline/core';
 import type { Store } from '../storage/store.js';
 import type { AuditEventsTable } from '../storage/schema.js';
 
@@ -18,6 +18,39 @@ export interface AuditFilter {
 }
 
 const b64 = (h: Uint8Array): string => Buffer.from(h).toString('base64');
+
+/** Tables of migration 0008 (audit retention), typed here so the shared schema needs no edit. */
+// A type, not an interface: withTables wants an index-compatible record.
+type RetentionTables = {
+  audit_base: { id: number; size: number; compact_range: string; note: string; pruned_at: number };
+  audit_exports: {
+    id: string;
+    from_seq: number;
+    size: number;
+    root: string;
+    principal_type: string;
+    principal_name: string;
+    created_at: number;
+  };
+};
+
+/** The retention cut: events [0, size) were dropped; `compactRange` and the checkpoint `note` at size stand for them. */
+export interface AuditBase {
+  size: number;
+  compactRange: Uint8Array[];
+  note: string;
+  prunedAt: number;
+}
+
+export interface AuditExportReceipt {
+  id: string;
+  fromSeq: number;
+  size: number;
+  root: string;
+  principalType: string;
+  principalName: string;
+  createdAt: number;
+}
 
 /** Storage of the Merkle log: events, node hashes, head and checkpoints. */
 export class AuditRepository implements HashReader {
@@ -104,6 +137,94 @@ export class AuditRepository implements HashReader {
   /** The first checkpoint at or after `size` (the one an inclusion proof is anchored to). */
   checkpointCovering(size: number): Promise<{ size: number; note: string } | undefined> {
     return this.store.db.selectFrom('audit_checkpoints').select(['size', 'note']).where('size', '>=', size).orderBy('size').limit(1).executeTakeFirst();
+  }
+
+  private get rdb() {
+    return this.store.db.withTables<RetentionTables>();
+  }
+
+  async base(): Promise<AuditBase> {
+    const row = await this.rdb.selectFrom('audit_base').selectAll().where('id', '=', 1).executeTakeFirstOrThrow();
+    const range = JSON.parse(row.compact_range) as string[];
+    return { size: Number(row.size), compactRange: range.map((h) => new Uint8Array(Buffer.from(h, 'base64'))), note: row.note, prunedAt: Number(row.pruned_at) };
+  }
+
+  /** The stored root of the checkpoint of `size`, if one was signed. */
+  async checkpointAt(size: number): Promise<{ size: number; root: string; note: string } | undefined> {
+    const row = await this.store.db.selectFrom('audit_checkpoints').select(['size', 'root', 'note']).where('size', '=', size).executeTakeFirst();
+    return row === undefined ? undefined : { size: Number(row.size), root: row.root, note: row.note };
+  }
+
+  async insertExport(r: AuditExportReceipt): Promise<void> {
+    await this.rdb
+      .insertInto('audit_exports')
+      .values({ id: r.id, from_seq: r.fromSeq, size: r.size, root: r.root, principal_type: r.principalType, principal_name: r.principalName, created_at: r.createdAt })
+      .execute();
+  }
+
+  async exports(limit: number): Promise<AuditExportReceipt[]> {
+    const rows = await this.rdb.selectFrom('audit_exports').selectAll().orderBy('size', 'desc').orderBy('created_at', 'desc').limit(limit).execute();
+    return rows.map((r) => ({
+      id: r.id,
+      fromSeq: Number(r.from_seq),
+      size: Number(r.size),
+      root: r.root,
+      principalType: r.principal_type,
+      principalName: r.principal_name,
+      createdAt: Number(r.created_at),
+    }));
+  }
+
+  /** The largest size an export covered without a gap: one that started at or before the cut `base`. */
+  async exportedThrough(base: number): Promise<number> {
+    const row = await this.rdb.selectFrom('audit_exports').select((eb) => eb.fn.max('size').as('size')).where('from_seq', '<=', base).executeTakeFirst();
+    return row?.size === null || row?.size === undefined ? 0 : Number(row.size);
+  }
+
+  /** The first event at or after `time` (the oldest one retention must keep), or undefined. */
+  async firstSeqSince(time: number): Promise<number | undefined> {
+    const row = await this.store.db.selectFrom('audit_events').select((eb) => eb.fn.min('seq').as('seq')).where('time', '>=', time).executeTakeFirst();
+    return row?.seq === null || row?.seq === undefined ? undefined : Number(row.seq);
+  }
+
+  /** The largest signed checkpoint size in (after, atMost]. */
+  async lastCheckpointIn(after: number, atMost: number): Promise<{ size: number; root: string; note: string } | undefined> {
+    const row = await this.store.db
+      .selectFrom('audit_checkpoints')
+      .select(['size', 'root', 'note'])
+      .where('size', '>', after)
+      .where('size', '<=', atMost)
+      .orderBy('size', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row === undefined ? undefined : { size: Number(row.size), root: row.root, note: row.note };
+  }
+
+  /**
+   * Moves the cut forward to `cut` (run inside a transaction): the base row first, which also
+   * locks it so two replicas cannot cut at once; false when the base is already at or past `cut`.
+   */
+  async moveBase(cut: number, compactRange: readonly Uint8Array[], note: string, at: number): Promise<boolean> {
+    const r = await this.rdb
+      .updateTable('audit_base')
+      .set({ size: cut, compact_range: JSON.stringify(compactRange.map(b64)), note, pruned_at: at })
+      .where('id', '=', 1)
+      .where('size', '<', cut)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  /**
+   * Deletes what the cut makes unneeded: events before it, checkpoints before it, and the node
+   * hashes strictly inside its compact range (prunableIndexLimit). Returns the events deleted.
+   */
+  async dropBefore(cut: number): Promise<number> {
+    const events = await this.store.db.deleteFrom('audit_events').where('seq', '<', cut).executeTakeFirst();
+    for (let level = 0; prunableIndexLimit(cut, level) > 0; level++) {
+      await this.store.db.deleteFrom('audit_nodes').where('level', '=', level).where('idx', '<', prunableIndexLimit(cut, level)).execute();
+    }
+    await this.store.db.deleteFrom('audit_checkpoints').where('size', '<', cut).execute();
+    return Number(events.numDeletedRows);
   }
 
   async getSetting(key: string): Promise<string | undefined> {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_NOTE_BYTES } from '@sightline/core';
 import { defineRoute, type Route } from '../http/router.js';
 import type { AuditService } from './audit.service.js';
 
@@ -21,6 +22,8 @@ export const auditQuery = z
   .strict();
 
 const eventSchema = z.object({ seq: z.number(), event: z.unknown() });
+const baseSchema = z.object({ size: z.number(), compactRange: z.array(z.string()), checkpoint: z.string().nullable(), prunedAt: z.string().nullable() });
+const exportSchema = z.object({ id: z.string(), from: z.number(), size: z.number(), rootHash: z.string(), principal: z.string(), createdAt: z.string() });
 const pageQuery = z
   .object({ after: z.string().regex(/^-?\d{1,15}$/).transform(Number).default(-1), limit: intString.pipe(z.number().min(1).max(10000)).default(1000) })
   .strict();
@@ -153,8 +156,63 @@ export function auditRoutes(audit: AuditService): Route[] {
       action: 'audit:Read',
       resource: () => ALL,
       transactional: false,
-      response: z.object({ events: z.number(), checkpoints: z.number(), signedSize: z.number() }),
+      response: z.object({ events: z.number(), baseSize: z.number(), treeSize: z.number(), checkpoints: z.number(), signedSize: z.number() }),
       handle: () => audit.verifyLive(),
+    }),
+    defineRoute({
+      method: 'GET',
+      path: '/api/v1/audit/base',
+      tag: 'audit',
+      summary: 'The retention cut: the first kept event, the compact range of the dropped ones and the signed checkpoint at the cut',
+      auth: 'authenticated',
+      action: 'audit:Read',
+      resource: () => ALL,
+      response: baseSchema,
+      handle: () => audit.base(),
+    }),
+    defineRoute({
+      method: 'GET',
+      path: '/api/v1/audit/exports',
+      tag: 'audit',
+      summary: 'Export receipts, newest first: the periods retention may drop',
+      auth: 'authenticated',
+      action: 'audit:Read',
+      resource: () => ALL,
+      query: z.object({ limit: intString.pipe(z.number().min(1).max(1000)).default(100) }).strict(),
+      response: z.object({ exports: z.array(exportSchema) }),
+      handle: async (ctx) => ({ exports: await audit.exports(ctx.query.limit) }),
+    }),
+    defineRoute({
+      method: 'POST',
+      path: '/api/v1/audit/exports',
+      tag: 'audit',
+      summary: 'Record that an export held events [from, size) ending on the signed checkpoint of size (sent by "sightline audit export")',
+      auth: 'authenticated',
+      // Exporting is reading the trail; the receipt only lets retention drop what a reader holds.
+      action: 'audit:Read',
+      resource: () => ALL,
+      status: 201,
+      body: z
+        .object({
+          from: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+          size: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+          checkpoint: z.string().min(1).max(MAX_NOTE_BYTES),
+        })
+        .strict(),
+      response: exportSchema,
+      handle: (ctx) => audit.recordExport(ctx.principal ?? { type: 'anonymous', name: '' }, ctx.body),
+    }),
+    defineRoute({
+      method: 'POST',
+      path: '/api/v1/audit/prune',
+      tag: 'audit',
+      summary: 'Run the retention job now: drop exported periods older than audit.retentionDays (never an unexported one)',
+      auth: 'authenticated',
+      // It drops only what the configured job would drop on its next run, but it deletes: Admin only.
+      action: 'audit:Prune',
+      resource: () => ALL,
+      response: z.object({ pruned: z.boolean(), dropped: z.number(), reason: z.string().optional(), base: baseSchema }),
+      handle: (ctx) => audit.prune(ctx.principal === undefined ? undefined : { type: ctx.principal.type, id: ctx.principal.id, name: ctx.principal.name }),
     }),
   ];
 }

@@ -1,11 +1,17 @@
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, randomUUID } from 'node:crypto';
 import {
+  TreeBuilder,
   appendLeaves,
+  compactRange,
   consistencyProof,
   generateNoteKey,
   hashLeaf,
   inclusionProof,
+  parseAndVerifyCheckpoint,
   parseSignerKey,
+  recordsRetentionCut,
+  RETENTION_CUT_ACTION,
+  AuditVerifyError,
   parseVerifierKey,
   signCheckpoint,
   treeHash,
@@ -20,9 +26,15 @@ import type { RootKey } from '../keys/root-key.js';
 import type { Logger } from '../logging/logger.js';
 import type { Store } from '../storage/store.js';
 import { eventLine, projectOf } from './audit-event.js';
-import type { AuditFilter, AuditRepository } from './audit.repository.js';
+import type { AuditBase, AuditExportReceipt, AuditFilter, AuditRepository } from './audit.repository.js';
 
-export type AuditErrorCode = 'AUDIT_UNAVAILABLE' | 'AUDIT_EVENT_NOT_FOUND' | 'AUDIT_RANGE_INVALID' | 'AUDIT_NOT_CHECKPOINTED';
+export type AuditErrorCode =
+  | 'AUDIT_UNAVAILABLE'
+  | 'AUDIT_EVENT_NOT_FOUND'
+  | 'AUDIT_RANGE_INVALID'
+  | 'AUDIT_NOT_CHECKPOINTED'
+  /** An export receipt that does not name a checkpoint this log signed, or leaves kept events out. */
+  | 'AUDIT_EXPORT_INVALID';
 export class AuditError extends SightlineError<AuditErrorCode> {}
 
 export interface AuditSettings {
@@ -30,7 +42,61 @@ export interface AuditSettings {
   checkpointIntervalMs: number;
   /** …and after at most this many new events (default 10,000). */
   checkpointEveryEvents: number;
+  /** Drop exported periods older than this many days; 0 (the default) keeps every event forever. */
+  retentionDays?: number;
+  /** How often the retention job runs when retention is on (default hourly). */
+  retentionIntervalMs?: number;
 }
+
+/** The retention cut as the API shows it. */
+export interface AuditBaseView {
+  /** Events [0, size) were dropped; the first kept event is `size`. */
+  size: number;
+  /** Base64 hashes of the maximal complete subtrees over [0, size), largest first (RFC 9162 2.1). */
+  compactRange: string[];
+  /** The signed checkpoint at the cut; null while nothing was dropped. */
+  checkpoint: string | null;
+  prunedAt: string | null;
+}
+
+export interface AuditPruneResult {
+  pruned: boolean;
+  /** Events deleted by this run. */
+  dropped: number;
+  /** Why nothing was dropped. */
+  reason?: string;
+  base: AuditBaseView;
+}
+
+export interface AuditExportView {
+  id: string;
+  from: number;
+  size: number;
+  rootHash: string;
+  principal: string;
+  createdAt: string;
+}
+
+const DAY_MS = 86_400_000;
+const RETENTION_PRINCIPAL = { type: 'anonymous' as const, id: '', name: 'sightline-retention' };
+
+function baseView(b: AuditBase): AuditBaseView {
+  return {
+    size: b.size,
+    compactRange: b.compactRange.map(b64),
+    checkpoint: b.size === 0 ? null : b.note,
+    prunedAt: b.prunedAt === 0 ? null : new Date(b.prunedAt).toISOString(),
+  };
+}
+
+const exportView = (r: AuditExportReceipt): AuditExportView => ({
+  id: r.id,
+  from: r.fromSeq,
+  size: r.size,
+  rootHash: r.root,
+  principal: `${r.principalType}:${r.principalName}`,
+  createdAt: new Date(r.createdAt).toISOString(),
+});
 
 const SIGNER_SETTING = 'audit.signer-key.sealed';
 const VERIFIER_SETTING = 'audit.verifier-key';
@@ -51,6 +117,8 @@ export class AuditService implements AuditSink {
   private lastCheckpointSize = 0;
   private checkpointing: Promise<unknown> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private retentionTimer: NodeJS.Timeout | undefined;
+  private pruning: Promise<unknown> | undefined;
 
   constructor(
     private readonly store: Store,
@@ -84,11 +152,19 @@ export class AuditService implements AuditSink {
       this.checkpointSoon();
     }, this.settings.checkpointIntervalMs);
     this.timer.unref();
+    if ((this.settings.retentionDays ?? 0) > 0) {
+      this.retentionTimer = setInterval(() => {
+        this.pruneSoon();
+      }, this.settings.retentionIntervalMs ?? 3_600_000);
+      this.retentionTimer.unref();
+    }
   }
 
   async stop(): Promise<void> {
     if (this.timer !== undefined) clearInterval(this.timer);
+    if (this.retentionTimer !== undefined) clearInterval(this.retentionTimer);
     await this.checkpointing;
+    await this.pruning;
   }
 
   /** Appends one event; must run inside the caller's transaction (it joins it). */
@@ -186,7 +262,17 @@ export class AuditService implements AuditSink {
   /** An inclusion proof for event `seq` against the first signed checkpoint that covers it. */
   async prove(seq: number): Promise<{ seq: number; line: string; leafHash: string; treeSize: number; proof: string[]; checkpoint: string }> {
     const event = await this.repo.get(seq);
-    if (event === undefined) throw new AuditError('AUDIT_EVENT_NOT_FOUND', `No audit event ${seq}.`);
+    if (event === undefined) {
+      const base = await this.repo.base();
+      if (seq < base.size) {
+        throw new AuditError(
+          'AUDIT_EVENT_NOT_FOUND',
+          `Event ${seq} was dropped by retention: the log keeps events from ${base.size} on. Its proof is in the export that held it.`,
+          { details: { baseSize: base.size } },
+        );
+      }
+      throw new AuditError('AUDIT_EVENT_NOT_FOUND', `No audit event ${seq}.`);
+    }
     let cp = await this.repo.checkpointCovering(seq + 1);
     if (cp === undefined) {
       await this.checkpoint();
@@ -199,26 +285,159 @@ export class AuditService implements AuditSink {
 
   async consistency(from: number, to: number): Promise<string[]> {
     const size = await this.repo.size();
-    if (!(Number.isSafeInteger(from) && Number.isSafeInteger(to) && from >= 1 && from <= to && to <= size)) {
-      throw new AuditError('AUDIT_RANGE_INVALID', `Give sizes with 1 <= from <= to <= ${size}.`);
+    // After a retention cut, proofs start at the cut: the nodes inside the dropped part are gone.
+    const low = Math.max(1, (await this.repo.base()).size);
+    if (!(Number.isSafeInteger(from) && Number.isSafeInteger(to) && from >= low && from <= to && to <= size)) {
+      throw new AuditError('AUDIT_RANGE_INVALID', `Give sizes with ${low} <= from <= to <= ${size}.`);
     }
     return (await consistencyProof(this.repo, from, to)).map(b64);
   }
 
   /** Verifies the live store as `sightline audit verify` verifies an export. */
-  async verifyLive(): Promise<{ events: number; checkpoints: number; signedSize: number }> {
+  async verifyLive(): Promise<{ events: number; baseSize: number; treeSize: number; checkpoints: number; signedSize: number }> {
+    const base = await this.repo.base();
+    try {
+      return await this.verifyFrom(base);
+    } catch (err) {
+      // A retention cut that committed while this ran changes the first event: verify again from it.
+      const now = await this.repo.base();
+      if (err instanceof AuditVerifyError && now.size !== base.size) return this.verifyFrom(now);
+      throw err;
+    }
+  }
+
+  private async verifyFrom(base: AuditBase): Promise<{ events: number; baseSize: number; treeSize: number; checkpoints: number; signedSize: number }> {
     const repo = this.repo;
+    let cutRecorded = base.size === 0;
     async function* events(): AsyncGenerator<Uint8Array> {
       let after = -1;
       for (;;) {
         const batch = await repo.lines(after, 5000);
         if (batch.length === 0) return;
-        for (const b of batch) yield Buffer.from(b.line);
+        for (const b of batch) {
+          const line = Buffer.from(b.line);
+          if (!cutRecorded) cutRecorded = recordsRetentionCut(line, base.size);
+          yield line;
+        }
         after = Number(batch[batch.length - 1]?.seq ?? after);
       }
     }
     const checkpoints = (await this.repo.checkpoints()).map((c) => c.note);
-    const result = await verifyAuditLog({ events: events(), checkpoints, verifier: this.vkey, allowUnsignedTail: true });
-    return { events: result.events, checkpoints: result.checkpoints, signedSize: result.signedSize };
+    const result = await verifyAuditLog({
+      events: events(),
+      checkpoints,
+      verifier: this.vkey,
+      allowUnsignedTail: true,
+      base: { size: base.size, compactRange: base.compactRange },
+    });
+    if (!cutRecorded) {
+      throw new AuditVerifyError(
+        'AUDIT_BASE_UNRECORDED',
+        `The log starts at event ${base.size}, but no kept event records a retention cut there (${RETENTION_CUT_ACTION}): ` +
+          'the events before it were removed outside retention.',
+        { details: { baseSize: base.size } },
+      );
+    }
+    return { events: result.events, baseSize: result.baseSize, treeSize: result.treeSize, checkpoints: result.checkpoints, signedSize: result.signedSize };
+  }
+
+  async base(): Promise<AuditBaseView> {
+    return baseView(await this.repo.base());
+  }
+
+  /**
+   * Records that an export held events [from, size) and ended on the log's signed checkpoint of
+   * `size`: only such a period may later be dropped by retention.
+   */
+  async recordExport(
+    principal: { type: string; name: string },
+    input: { from: number; size: number; checkpoint: string },
+  ): Promise<AuditExportView> {
+    if (this.verifier === undefined) throw new AuditError('AUDIT_UNAVAILABLE', 'The audit trail is not started.');
+    const invalid = (message: string): AuditError => new AuditError('AUDIT_EXPORT_INVALID', message, { details: { field: 'checkpoint' } });
+    let cp;
+    try {
+      cp = parseAndVerifyCheckpoint(input.checkpoint, this.verifier);
+    } catch (err) {
+      throw invalid(`The checkpoint is not one this log signed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (cp.size !== input.size) throw invalid(`The checkpoint is of size ${cp.size}, not ${input.size}.`);
+    const stored = await this.repo.checkpointAt(cp.size);
+    if (stored?.root !== b64(cp.rootHash)) throw invalid(`The log holds no signed checkpoint of size ${cp.size} with that root.`);
+    const base = await this.repo.base();
+    if (input.from > base.size || input.from > input.size) {
+      throw new AuditError('AUDIT_EXPORT_INVALID', `The export starts at event ${input.from} but the log keeps events from ${base.size} on: an export holds every kept event up to its checkpoint.`, {
+        details: { field: 'from' },
+      });
+    }
+    const receipt: AuditExportReceipt = {
+      id: randomUUID(),
+      fromSeq: input.from,
+      size: cp.size,
+      root: stored.root,
+      principalType: principal.type,
+      principalName: principal.name,
+      createdAt: this.clock.now(),
+    };
+    await this.repo.insertExport(receipt);
+    return exportView(receipt);
+  }
+
+  async exports(limit: number): Promise<AuditExportView[]> {
+    return (await this.repo.exports(limit)).map(exportView);
+  }
+
+  private pruneSoon(): void {
+    if (this.pruning !== undefined) return;
+    this.pruning = this.prune()
+      .catch((err: unknown) => this.logger.error('audit retention failed', { error: err instanceof Error ? err.message : String(err) }))
+      .finally(() => {
+        this.pruning = undefined;
+      });
+  }
+
+  /**
+   * The retention job (issue 3): drops events [cut, newCut) where newCut is the largest signed
+   * checkpoint size such that every event before it is older than `retentionDays` and an export
+   * covered it. Keeps the compact range of [0, newCut) and the checkpoint at newCut, so the kept
+   * log still verifies; records the cut as an `audit:Prune` event in the same transaction.
+   */
+  async prune(actor?: { type: AuditRecord['principal']['type']; id: string; name: string }): Promise<AuditPruneResult> {
+    const days = this.settings.retentionDays ?? 0;
+    const base = await this.repo.base();
+    const nothing = (reason: string): AuditPruneResult => ({ pruned: false, dropped: 0, reason, base: baseView(base) });
+    if (days === 0) return nothing('Retention is off (audit.retentionDays is 0): every event is kept.');
+    const now = this.clock.now();
+    const exported = await this.repo.exportedThrough(base.size);
+    if (exported <= base.size) return nothing(`No export covers events after ${base.size}; run "sightline audit export" first.`);
+    const young = (await this.repo.firstSeqSince(now - days * DAY_MS)) ?? (await this.repo.size());
+    const cp = await this.repo.lastCheckpointIn(base.size, Math.min(exported, young));
+    if (cp === undefined) {
+      return nothing(
+        `No exported period ends on a checkpoint before the first event younger than ${days} days (event ${young}); exports cover events up to ${exported}.`,
+      );
+    }
+    return this.store.transaction(async () => {
+      // The compact range must reproduce the signed root before anything is deleted: fail closed.
+      const range = await this.repo.getNodes(compactRange(cp.size));
+      const hashes = range.filter((h): h is Uint8Array => h !== undefined);
+      if (hashes.length !== range.length || b64(TreeBuilder.fromCompactRange(cp.size, hashes).root()) !== cp.root) {
+        throw new AuditError('AUDIT_UNAVAILABLE', `The stored tree does not reproduce the checkpoint of size ${cp.size}; nothing was dropped. Run "sightline audit verify --server".`);
+      }
+      if (!(await this.repo.moveBase(cp.size, hashes, cp.note, now))) return nothing('Another replica moved the cut first.');
+      const dropped = await this.repo.dropBefore(cp.size);
+      await this.record({
+        requestId: randomUUID(),
+        time: now,
+        principal: actor ?? RETENTION_PRINCIPAL,
+        action: RETENTION_CUT_ACTION,
+        resource: 'srn:sightline::audit/retention',
+        sourceIp: '',
+        userAgent: 'sightline-retention',
+        outcome: 'allowed',
+        parameters: { cut: cp.size, rootHash: cp.root, dropped, retentionDays: days, previousCut: base.size },
+      });
+      return { pruned: true, dropped, base: baseView(await this.repo.base()) };
+    });
   }
 }

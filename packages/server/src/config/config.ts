@@ -75,9 +75,11 @@ export const configSchema = z
         checkpointIntervalSeconds: z.number().int().min(1).max(86400).default(300),
         /** …and after at most this many new events. */
         checkpointEveryEvents: z.number().int().min(1).max(1_000_000).default(10000),
+        /** Drop exported periods older than this many days (0: keep every event forever). */
+        retentionDays: z.number().int().min(0).max(36500).default(0),
       })
       .strict()
-      .default({ checkpointIntervalSeconds: 300, checkpointEveryEvents: 10000 }),
+      .default({ checkpointIntervalSeconds: 300, checkpointEveryEvents: 10000, retentionDays: 0 }),
     artifacts: z
       .object({
         /** Largest artifact accepted (plaintext bytes); checked while streaming. */

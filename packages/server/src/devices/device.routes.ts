@@ -247,7 +247,12 @@ export function deviceApiRoutes(devices: DeviceService, logs: LogService): Route
       body: deviceApi.jobUpdateRequest,
       response: z.object({ ok: z.literal(true) }),
       handle: async (ctx) => {
-        await devices.updateJob(device(ctx.principal), ctx.params['id'] ?? '', ctx.body.status, ctx.body.message);
+        const { stage, bytesDone, bytesTotal } = ctx.body;
+        await devices.updateJob(device(ctx.principal), ctx.params['id'] ?? '', ctx.body.status, ctx.body.message, {
+          ...(stage === undefined ? {} : { stage }),
+          ...(bytesDone === undefined ? {} : { bytesDone }),
+          ...(bytesTotal === undefined ? {} : { bytesTotal }),
+        });
         return { ok: true as const };
       },
     }),

@@ -12,6 +12,7 @@ import type { DevicesTable } from '../storage/schema.js';
 import { pkcs8ToPem, type Issued } from '../tls/ca.js';
 import { issueFromCsr, issueProvisioningCert } from './device-certs.js';
 import { DeviceError } from './device-errors.js';
+import { progressColumns, type JobProgress } from '../releases/update-progress.js';
 
 type NetworkSettings = deviceApi.NetworkSettings;
 type Heartbeat = deviceApi.Heartbeat;
@@ -88,6 +89,25 @@ export class DeviceService {
     this.changes.setMaxListeners(0);
   }
 
+  /** Where the desired state's `apps` come from (the app service, wired after both exist). */
+  private appSource: ((deviceId: string, project: string) => Promise<deviceApi.DesiredState['apps']>) | undefined;
+
+  setAppSource(source: (deviceId: string, project: string) => Promise<deviceApi.DesiredState['apps']>): void {
+    this.appSource = source;
+  }
+
+  /** The trusted TUF root (base64) a provisioning archive carries (the release service, wired after both exist). */
+  private tufRootSource: (() => Promise<string | undefined>) | undefined;
+
+  setTufRootSource(source: () => Promise<string | undefined>): void {
+    this.tufRootSource = source;
+  }
+
+  /** Wakes the device's long-polls: its desired state changed (an app deployed, paused, removed). */
+  notify(deviceId: string): void {
+    this.store.afterCommit(() => this.changes.emit(deviceId));
+  }
+
   private view(r: DevicesTable, withStatus = false): DeviceView {
     const now = this.clock.now();
     const online = r.last_seen_at !== null && now - r.last_seen_at < this.settings.onlineWindowSeconds * 1000 && r.state === 'registered';
@@ -127,6 +147,7 @@ export class DeviceService {
     }
     const now = this.clock.now();
     const prov = await issueProvisioningCert(this.ca(), input.name, minutes, new Date(now));
+    const tufRoot = await this.tufRootSource?.();
     const archiveJson: deviceApi.ProvisioningArchive = {
       v: deviceApi.PROVISIONING_ARCHIVE_VERSION,
       device: input.name,
@@ -137,6 +158,7 @@ export class DeviceService {
       network: input.network,
       ntp: input.ntp,
       createdAt: new Date(now).toISOString(),
+      ...(tufRoot === undefined ? {} : { tufRoot }),
     };
     prov.keyPkcs8?.fill(0);
     const passphrase = newPassphrase();
@@ -277,13 +299,15 @@ export class DeviceService {
 
   private async pendingJobs(deviceId: string): Promise<DeviceJob[]> {
     const rows = await this.store.db.selectFrom('device_jobs').selectAll().where('device_id', '=', deviceId).where('status', 'in', ['queued', 'running']).orderBy('created_at').execute();
-    return rows.map((r) => ({ id: r.id, kind: r.kind, createdAt: new Date(r.created_at).toISOString() }));
+    return rows.map((r) => ({ id: r.id, kind: r.kind, createdAt: new Date(r.created_at).toISOString(), ...(r.params === null ? {} : { params: JSON.parse(r.params) as deviceApi.UpdateJobParams }) }));
   }
 
   async desiredState(p: DevicePrincipal): Promise<deviceApi.DesiredState> {
     this.assertOperational(p);
     const jobs = await this.pendingJobs(p.deviceId);
-    const body = { device: p.name, project: p.project, jobs, apps: [] as never[] };
+    const apps = (await this.appSource?.(p.deviceId, p.project)) ?? [];
+    // The ETag hashes the whole body, apps included: any change to an app changes it.
+    const body = { device: p.name, project: p.project, jobs, apps };
     const etag = createHash('sha256').update(JSON.stringify(body)).digest('base64url').slice(0, 22);
     return { etag, ...body };
   }
@@ -311,26 +335,32 @@ export class DeviceService {
     }
   }
 
-  async createJob(project: string, name: string, kind: DeviceJob['kind'], createdBy: string): Promise<{ id: string; kind: string; status: string; device: string }> {
+  async createJob(project: string, name: string, kind: DeviceJob['kind'], createdBy: string, params?: deviceApi.UpdateJobParams): Promise<{ id: string; kind: string; status: string; device: string }> {
     const row = await this.get(project, name);
     if (row.state !== 'registered') throw new DeviceError('DEVICE_NOT_REGISTERED', `Device "${name}" is ${row.state}; jobs need a registered device.`);
     const now = this.clock.now();
     const id = randomUUID();
-    await this.store.db.insertInto('device_jobs').values({ id, device_id: row.id, kind, status: 'queued', message: null, created_by: createdBy, created_at: now, updated_at: now }).execute();
-    setImmediate(() => this.changes.emit(row.id));
+    await this.store.db
+      .insertInto('device_jobs')
+      .values({ id, device_id: row.id, kind, status: 'queued', message: null, created_by: createdBy, created_at: now, updated_at: now, params: params === undefined ? null : JSON.stringify(params), stage: kind === 'update' ? 'queued' : null, stage_started_at: kind === 'update' ? now : null })
+      .execute();
+    this.store.afterCommit(() => this.changes.emit(row.id));
     return { id, kind, status: 'queued', device: name };
   }
 
-  async updateJob(p: DevicePrincipal, jobId: string, status: 'running' | 'succeeded' | 'failed', message: string | undefined): Promise<void> {
+  async updateJob(p: DevicePrincipal, jobId: string, status: 'running' | 'succeeded' | 'failed', message: string | undefined, progress: JobProgress = {}): Promise<void> {
     this.assertOperational(p);
     const job = await this.store.db.selectFrom('device_jobs').selectAll().where('id', '=', jobId).where('device_id', '=', p.deviceId).executeTakeFirst();
     if (job === undefined) throw new DeviceError('JOB_NOT_FOUND', `No job ${jobId} for this device.`);
     // A device that reports its reset as running is destroying its keys and cannot report again:
     // revoke its certificates now and close the job, so it never sits "running" forever.
     const resetting = job.kind === 'reset' && status !== 'failed';
+    // An update job that ended (committed, reverted, or timed out here) keeps its outcome: a late report changes nothing.
+    if (job.kind === 'update' && (job.status === 'succeeded' || job.status === 'failed')) return;
+    const staged = job.kind === 'update' ? progressColumns(job, status, message, progress, this.clock.now()) : {};
     await this.store.db
       .updateTable('device_jobs')
-      .set({ status: resetting ? 'succeeded' : status, message: resetting ? 'crypto-erase started on the device; its certificates are revoked' : (message ?? null), updated_at: this.clock.now() })
+      .set({ status: resetting ? 'succeeded' : status, message: resetting ? 'crypto-erase started on the device; its certificates are revoked' : (message ?? null), updated_at: this.clock.now(), ...staged })
       .where('id', '=', jobId)
       .execute();
     if (resetting) await this.revokeAll(p.deviceId);
@@ -346,7 +376,7 @@ export class DeviceService {
     const now = this.clock.now();
     await this.store.db.updateTable('device_certs').set({ revoked_at: now }).where('device_id', '=', deviceId).where('revoked_at', 'is', null).execute();
     await this.store.db.updateTable('devices').set({ state: 'deregistered', deregistered_at: now }).where('id', '=', deviceId).execute();
-    setImmediate(() => this.changes.emit(deviceId));
+    this.store.afterCommit(() => this.changes.emit(deviceId));
   }
 
   /** Revokes every certificate at once; the device needs a full reset and new provisioning. */
@@ -361,11 +391,13 @@ export class DeviceService {
     return rows.map((r) => this.view(r));
   }
 
-  async describe(project: string, name: string): Promise<DeviceView & { certificates: { serial: string; kind: string; expiresAt: string; revoked: boolean; used: boolean }[] }> {
+  async describe(project: string, name: string): Promise<DeviceView & { certificates: { serial: string; kind: string; expiresAt: string; revoked: boolean; used: boolean }[]; isolation: Heartbeat['isolation'] | null }> {
     const row = await this.get(project, name);
     const certs = await this.store.db.selectFrom('device_certs').selectAll().where('device_id', '=', row.id).orderBy('issued_at').execute();
     return {
       ...this.view(row, true),
+      // Which isolation layers the appliance reported it can apply to apps (issue 6), from its last heartbeat.
+      isolation: row.status === null ? null : ((JSON.parse(row.status) as Heartbeat).isolation ?? null),
       certificates: certs.map((c) => ({ serial: c.serial, kind: c.kind, expiresAt: new Date(c.expires_at).toISOString(), revoked: c.revoked_at !== null, used: c.used_at !== null })),
     };
   }

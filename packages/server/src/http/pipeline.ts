@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { isSightlineError, SightlineError } from '@sightline/core';
 import type { Logger } from '../logging/logger.js';
 import type { Store } from '../storage/store.js';
+import { cookieSessionToken } from '../console/console-session.js';
 import { mapError } from './error-mapper.js';
 import { HttpError } from './http-error.js';
 import { Reply, StreamBody, type Principal, type RequestContext, type Route, type Router } from './router.js';
@@ -145,13 +146,22 @@ interface PeerCert {
   cn: string;
 }
 
+/** A TLS connection's client certificate never changes (renegotiation is off): decode it once per socket. */
+const peerBySocket = new WeakMap<TLSSocket, PeerCert | null>();
+
 function peerCertificate(req: IncomingMessage): PeerCert | undefined {
   const socket = req.socket as TLSSocket;
   if (typeof socket.getPeerCertificate !== 'function') return undefined;
+  const known = peerBySocket.get(socket);
+  if (known !== undefined) return known ?? undefined;
   const cert = socket.getPeerCertificate();
-  if (cert === null || Object.keys(cert).length === 0 || cert.serialNumber === undefined) return undefined;
-  const cn = cert.subject?.CN;
-  return { serial: cert.serialNumber.toLowerCase(), sha256: cert.fingerprint256.replaceAll(':', '').toLowerCase(), cn: (Array.isArray(cn) ? cn[0] : cn) ?? '' };
+  const cn = cert?.subject?.CN;
+  const peer =
+    cert === null || Object.keys(cert).length === 0 || cert.serialNumber === undefined
+      ? null
+      : { serial: cert.serialNumber.toLowerCase(), sha256: cert.fingerprint256.replaceAll(':', '').toLowerCase(), cn: (Array.isArray(cn) ? cn[0] : cn) ?? '' };
+  peerBySocket.set(socket, peer);
+  return peer ?? undefined;
 }
 
 /** mTLS: the TLS layer verified the chain against the internal CA; the device table decides the rest. */
@@ -269,7 +279,8 @@ async function handle(deps: PipelineDeps, req: IncomingMessage, res: ServerRespo
       throw new AuthError('WRONG_API', 'A device certificate cannot call the user API; devices use /device/v1.');
     } else if (route.auth !== 'public') {
       const header = req.headers.authorization ?? '';
-      const token = /^Bearer ([A-Za-z0-9_.~+/-]{10,512}=*)$/.exec(header)?.[1];
+      // The web console's HttpOnly cookie is the other way in (CSRF-checked there).
+      const token = /^Bearer ([A-Za-z0-9_.~+/-]{10,512}=*)$/.exec(header)?.[1] ?? (header === '' ? cookieSessionToken(req) : undefined);
       if (token === undefined) throw new AuthError('AUTH_REQUIRED', 'Sign in first ("sightline login") or send an API key as a Bearer token.');
       principal = await deps.authenticator.authenticate(token, sourceIp);
       audit.principal = { type: principal.type, id: principal.id, name: principal.name };

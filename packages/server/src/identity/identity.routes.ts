@@ -11,7 +11,7 @@ import type { UserRepository } from './user.repository.js';
 const nameParam = (kind: string) => (ctx: { params: Readonly<Record<string, string>> }) => `srn:sightline::${kind}/${ctx.params['name'] ?? ''}`;
 const collection = (kind: string) => () => `srn:sightline::${kind}/*`;
 
-function screenedName(name: string): string {
+export function screenedName(name: string): string {
   try {
     safeName('user').parse(name);
     return name;

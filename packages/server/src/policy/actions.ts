@@ -104,6 +104,10 @@ export const ACTIONS = {
   "package:Get": m("package", "Show a package and its versions"),
   "package:List": m("package", "List packages"),
   "package:Delete": w("package", "Delete a package or version"),
+  "package:SetPolicy": w(
+    "package",
+    "Set which signing keys packages must be signed by",
+  ),
 
   "app:Deploy": w("app", "Deploy or replace an app on devices"),
   "app:Get": m("app", "Show an app instance and its deployment"),
@@ -141,12 +145,14 @@ export const ACTIONS = {
   "logs:UpdateGroup": w("log-group", "Change a log group (key, retention)"),
 
   "audit:Read": c("audit", "Read the audit trail and its proofs"),
+  "audit:Prune": w("audit", "Run the retention job now: drop exported periods older than audit.retentionDays"),
 
   "release:Publish": w("release", "Publish an agent software release"),
   "release:List": m("release", "List agent software releases"),
 
   "signing-key:Create": w("signing-key", "Register a package signing key"),
   "signing-key:List": m("signing-key", "List package signing keys"),
+  "signing-key:Delete": w("signing-key", "Remove a package signing key"),
 } as const satisfies Record<string, ActionInfo>;
 
 export type ActionName = keyof typeof ACTIONS;

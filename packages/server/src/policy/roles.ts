@@ -51,7 +51,10 @@ export const ROLES: Readonly<Record<RoleName, RoleSpec>> = {
     description:
       "Build and ship apps: packages, artifacts, signing keys, deploying apps, reading logs; sees devices and cameras to target them.",
     actions: [
-      ...ofTypes("package", "artifact", "signing-key"),
+      // Not package:SetPolicy: which signers a project trusts is the Admin's call.
+      ...ofTypes("package", "artifact", "signing-key").filter(
+        (a) => a !== "package:SetPolicy",
+      ),
       "app:Deploy",
       "app:Get",
       "app:List",

@@ -31,6 +31,12 @@ export interface Database {
   artifacts: ArtifactsTable;
   cameras: CamerasTable;
   camera_bindings: CameraBindingsTable;
+  tuf_metadata: TufMetadataTable;
+  releases: ReleasesTable;
+  signing_keys: SigningKeysTable;
+  package_policies: PackagePoliciesTable;
+  package_versions: PackageVersionsTable;
+  app_instances: AppInstancesTable;
 }
 
 export interface KmsKeysTable {
@@ -287,9 +293,17 @@ export interface DeviceCertsTable {
 export interface DeviceJobsTable {
   id: string;
   device_id: string;
-  kind: 'reboot' | 'shutdown' | 'reset';
+  kind: 'reboot' | 'shutdown' | 'reset' | 'update';
   status: 'queued' | 'running' | 'succeeded' | 'failed';
   message: string | null;
+  /** JSON parameters of the job (update: version and target); 0010. */
+  params: string | null;
+  /** Progress of a multi-stage job (update): current stage, when it began, bytes, JSON history. */
+  stage: string | null;
+  stage_started_at: number | null;
+  bytes_done: number | null;
+  bytes_total: number | null;
+  history: string | null;
   created_by: string;
   created_at: number;
   updated_at: number;
@@ -321,4 +335,104 @@ export interface CameraBindingsTable {
   camera_id: string;
   device_id: string;
   created_at: number;
+}
+
+/** A package publisher's public key (the private half stays with the publisher). */
+export interface SigningKeysTable {
+  id: string;
+  project: string;
+  name: string;
+  /** First 16 hex digits of SHA-256 over the raw key. */
+  key_id: string;
+  /** Raw 32-byte Ed25519 public key, base64. */
+  public_key: string;
+  created_at: number;
+  created_by: string;
+}
+
+/** Which signing keys a project trusts: JSON `[{ name, keyId }]`; empty = any valid signature. */
+export interface PackagePoliciesTable {
+  project: string;
+  require_signed_by: string;
+  updated_at: number;
+  updated_by: string;
+}
+
+/** One immutable package version: the signed manifest bytes as sent, and facts read from them. */
+export interface PackageVersionsTable {
+  id: string;
+  project: string;
+  name: string;
+  version: string;
+  kind: 'code' | 'model';
+  manifest_b64: string;
+  /** JSON of the protocol `packageSignature`. */
+  signature: string;
+  key_id: string;
+  /** JSON of the validated descriptor (defaults filled in). */
+  descriptor: string;
+  /** JSON `[{ path, bytes, sha256 }]`. */
+  files: string;
+  bytes: number;
+  created_at: number;
+  created_by: string;
+}
+
+/** One app instance (a manifest deployed on one device) and its deployment progress. */
+export interface AppInstancesTable {
+  id: string;
+  project: string;
+  app: string;
+  device_id: string;
+  revision: number;
+  stage: 'queued' | 'downloading' | 'verifying' | 'starting' | 'running' | 'failed' | 'rolled-back' | 'stopped';
+  stage_started_at: number;
+  updated_at: number;
+  bytes_done: number | null;
+  bytes_total: number | null;
+  code: string | null;
+  message: string | null;
+  /** JSON `[{ stage, at, message? }]`. */
+  history: string;
+  /** JSON `[{ node, cameraId, camera, paused }]`. */
+  cameras: string;
+  /** JSON of the last reported camera statuses. */
+  camera_status: string;
+  /** JSON of the last reported node statuses. */
+  node_status: string;
+  /** JSON of the resolved app (packages, outputs, edges, parameters). */
+  resolved: string;
+  /** JSON of the manifest and of the overrides, as deployed. */
+  manifest: string;
+  overrides: string;
+  manifest_sha256: string;
+  /** The instance this one replaces (kept running until this one runs). */
+  replaces: string | null;
+  created_at: number;
+  created_by: string;
+}
+
+/** One signed TUF metadata file (root, targets, snapshot, timestamp) per version, as served. */
+export interface TufMetadataTable {
+  role: 'root' | 'targets' | 'snapshot' | 'timestamp';
+  version: number;
+  body: string;
+  expires_at: number;
+  created_at: number;
+}
+
+/** An agent release: one TUF target; the bundle lives in the artifact store (encrypted at rest). */
+export interface ReleasesTable {
+  version: string;
+  target: string;
+  sha256: string;
+  length: number;
+  security_version: number;
+  required: number;
+  min_agent_version: string | null;
+  targets_version: number;
+  /** Artifact name in the default project. */
+  artifact: string;
+  created_at: number;
+  created_by: string;
 }

@@ -11,6 +11,7 @@ import type { Database } from './schema.js';
  */
 export class Store {
   private readonly current = new AsyncLocalStorage<Transaction<Database>>();
+  private readonly commitHooks = new AsyncLocalStorage<{ hooks: (() => void)[]; settled: boolean }>();
 
   constructor(
     private readonly base: Db,
@@ -24,7 +25,27 @@ export class Store {
   /** Runs `fn` in a transaction; nested calls join the outer one. */
   async transaction<T>(fn: () => Promise<T>): Promise<T> {
     if (this.current.getStore() !== undefined) return fn();
-    return this.base.transaction().execute((trx) => this.current.run(trx, fn));
+    const pending = { hooks: [] as (() => void)[], settled: false };
+    try {
+      const result = await this.commitHooks.run(pending, () => this.base.transaction().execute((trx) => this.current.run(trx, fn)));
+      pending.settled = true;
+      for (const hook of pending.hooks) hook();
+      return result;
+    } finally {
+      pending.settled = true;
+    }
+  }
+
+  /**
+   * Runs `hook` once the transaction in effect has committed (at once when
+   * none is open; never when it rolls back): wake-ups of long-polls must not
+   * race the commit, or the woken reader sees the old state and sleeps again.
+   */
+  afterCommit(hook: () => void): void {
+    // A timer started inside a transaction keeps its async context after the commit: settled says so.
+    const pending = this.current.getStore() === undefined ? undefined : this.commitHooks.getStore();
+    if (pending === undefined || pending.settled) hook();
+    else pending.hooks.push(hook);
   }
 }
 

@@ -6,6 +6,9 @@ import * as m0004 from './0004-artifacts.js';
 import * as m0005 from './0005-secrets-logs.js';
 import * as m0006 from './0006-devices.js';
 import * as m0007 from './0007-cameras.js';
+import * as m0010 from './0010-releases.js';
+import * as m0009 from './0009-packages-apps.js';
+import * as m0008 from './0008-audit-retention.js';
 
 /** Every migration, in order. One set for SQLite and PostgreSQL. */
 const migrations: Record<string, Migration> = {
@@ -16,6 +19,9 @@ const migrations: Record<string, Migration> = {
   '0005-secrets-logs': m0005,
   '0006-devices': m0006,
   '0007-cameras': m0007,
+  '0010-releases': m0010,
+  '0009-packages-apps': m0009,
+  '0008-audit-retention': m0008,
 };
 
 export const migrationProvider: MigrationProvider = {

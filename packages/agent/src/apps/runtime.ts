@@ -1,0 +1,446 @@
+import type { ChildProcess } from 'node:child_process';
+import type { appsApi } from '@sightline/protocol';
+import { SdkError, type AppDescriptor, type FrameData, type ModelSpec } from '@sightline/sdk';
+import { AppEndpoint, FrameSlot, appLaunchSpec, type AppHost } from '@sightline/sdk/agent';
+import type { CameraCredentials } from '../camera/credentials.js';
+import { CameraIngest, type CameraIngestOptions, type CameraStatus } from '../camera/ingest.js';
+import type { Clock } from '../clock.js';
+import type { OutputHub } from '../output/hub.js';
+import { describeExit } from '../sandbox/exit.js';
+import type { NodeSupervisor } from '../sandbox/supervisor.js';
+import type { SupervisorEvent } from '../sandbox/types.js';
+import { ModelRunnerClient } from '../vision/model-runner-client.js';
+import type { ModelPackage } from '../vision/model-package.js';
+import type { AppLog } from './app-logs.js';
+import { AppError } from './errors.js';
+import type { FrameTarget, Wiring } from './graph.js';
+import type { AppKvStore } from './kv-store.js';
+import type { NodeLauncher } from './launcher.js';
+import type { DesiredApp } from './planner.js';
+
+/** A code node ready to start: its package materialised, its storage open. */
+export interface PreparedNode {
+  readonly node: string;
+  readonly descriptor: AppDescriptor;
+  /** The package folder (read-only to the app). */
+  readonly appDir: string;
+  /** Absolute path of the bundle inside appDir. */
+  readonly entry: string;
+  /** The node's writable folder (disk quota). */
+  readonly storageDir: string;
+  readonly kv: AppKvStore;
+}
+
+/** Everything an instance needs to start, checked and on disk. */
+export interface PreparedApp {
+  readonly app: DesiredApp;
+  readonly nodes: readonly PreparedNode[];
+  readonly models: ReadonlyMap<string, ModelPackage>;
+  readonly wiring: Wiring;
+}
+
+export interface RuntimeDeps {
+  readonly launcher: NodeLauncher;
+  readonly hub: OutputHub;
+  readonly clock: Clock;
+  readonly log: AppLog;
+  /** Fetches a camera's credentials just in time (DeviceClient.cameraCredentials). */
+  readonly credentials: (cameraId: string, signal: AbortSignal) => Promise<CameraCredentials>;
+  readonly ffmpegPath?: string | undefined;
+  readonly startModel?: (pkg: ModelPackage, onOutput: (line: string) => void) => Promise<ModelRunnerClient>;
+  /** Something a status report shows changed (a camera state, a node restart). */
+  readonly onChange?: () => void;
+  /** Camera reconnect backoff. */
+  readonly cameraBackoff?: { readonly baseMs: number; readonly maxMs: number };
+  /** Frame size when no consumer asks for one. */
+  readonly defaultFrameSize?: { readonly width: number; readonly height: number };
+}
+
+type CameraReport = NonNullable<appsApi.AppStatusReport['cameras']>[number];
+type NodeReport = NonNullable<appsApi.AppStatusReport['nodes']>[number];
+
+interface CameraRun {
+  readonly cam: appsApi.InstanceCamera;
+  readonly width: number;
+  readonly height: number;
+  readonly targets: readonly FrameTarget[];
+  ingest: CameraIngest | undefined;
+  credentials: CameraCredentials | undefined;
+  stopper: AbortController | undefined;
+  forwarding: Promise<void> | undefined;
+  paused: boolean;
+  lastState: string;
+}
+
+interface NodeRun {
+  readonly prepared: PreparedNode;
+  readonly slots: Map<string, FrameSlot>;
+  readonly metrics: Map<string, number>;
+  supervisor: NodeSupervisor | undefined;
+  endpoint: AppEndpoint | undefined;
+  child: ChildProcess | undefined;
+  greeted: boolean;
+}
+
+const even = (n: number): number => Math.max(16, Math.round(n / 2) * 2);
+
+/**
+ * One running app instance on the appliance: a model runner per model node,
+ * one sandboxed process per code node (served through the SDK's
+ * AppEndpoint), camera ingest per camera node feeding the code nodes'
+ * inputs (latest frame only: frames are dropped, never queued, when an app
+ * is slower than its camera), and the apps' output frames routed to the
+ * output hub (MJPEG) or to the next code node.
+ *
+ * Camera credentials stay in this process (CameraIngest speaks RTSP
+ * itself): the apps receive frames and the camera's name, never its URL or
+ * credentials, so nothing of them reaches an app's environment, argv or files.
+ */
+export class AppRuntime {
+  private readonly cameras = new Map<string, CameraRun>();
+  private readonly runners = new Map<string, ModelRunnerClient>();
+  private readonly nodes = new Map<string, NodeRun>();
+  private stopped = false;
+  private startFailure: ((err: AppError) => void) | undefined;
+  private greetedAll: (() => void) | undefined;
+
+  private constructor(
+    readonly prepared: PreparedApp,
+    private readonly deps: RuntimeDeps,
+  ) {}
+
+  get instanceId(): string {
+    return this.prepared.app.instanceId;
+  }
+
+  /** Starts everything; resolves once every code node has said hello. On failure, whatever started is stopped again. */
+  static async start(prepared: PreparedApp, deps: RuntimeDeps, signal: AbortSignal): Promise<AppRuntime> {
+    const rt = new AppRuntime(prepared, deps);
+    try {
+      await rt.startAll(signal);
+      return rt;
+    } catch (err) {
+      await rt.stop();
+      throw err;
+    }
+  }
+
+  private async startAll(signal: AbortSignal): Promise<void> {
+    const { app } = this.prepared;
+    for (const [node, pkg] of this.prepared.models) {
+      if (signal.aborted) throw cancelled();
+      const onOutput = (line: string): void => this.deps.log.line('info', `[${node}] ${line}`);
+      try {
+        const runner = await (this.deps.startModel ?? ((p, o) => ModelRunnerClient.start({ pkg: p, onOutput: o })))(pkg, onOutput);
+        this.runners.set(node, runner);
+      } catch (err) {
+        throw new AppError('MODEL_START_FAILED', `Model node ${node} did not start: ${err instanceof Error ? err.message : String(err)}`, {
+          cause: err,
+        });
+      }
+    }
+    const greeted = new Promise<void>((resolve, reject) => {
+      this.greetedAll = resolve;
+      this.startFailure = reject;
+      signal.addEventListener('abort', () => reject(cancelled()), { once: true });
+    });
+    for (const p of this.prepared.nodes) this.startNode(p);
+    if (this.nodes.size > 0 && [...this.nodes.values()].every((n) => n.greeted)) this.greetedAll?.();
+    await greeted;
+    this.startFailure = undefined;
+    for (const cam of app.cameras) {
+      if (signal.aborted) throw cancelled();
+      const run = this.cameraRun(cam);
+      this.cameras.set(cam.node, run);
+      if (!cam.paused) await this.startCamera(run, signal);
+    }
+  }
+
+  private cameraRun(cam: appsApi.InstanceCamera): CameraRun {
+    const targets = this.prepared.wiring.cameras.get(cam.node) ?? [];
+    // ffmpeg scales to what the (first) consuming input asked for.
+    let width = this.deps.defaultFrameSize?.width ?? 640;
+    let height = this.deps.defaultFrameSize?.height ?? 480;
+    for (const t of targets) {
+      if (t.kind !== 'input') continue;
+      const input = this.nodes.get(t.node)?.prepared.descriptor.inputs[t.port];
+      if (input?.width !== undefined && input.height !== undefined) {
+        width = input.width;
+        height = input.height;
+        break;
+      }
+    }
+    return {
+      cam,
+      width: even(width),
+      height: even(height),
+      targets,
+      ingest: undefined,
+      credentials: undefined,
+      stopper: undefined,
+      forwarding: undefined,
+      paused: cam.paused,
+      lastState: cam.paused ? 'paused' : 'connecting',
+    };
+  }
+
+  private async startCamera(run: CameraRun, signal?: AbortSignal): Promise<void> {
+    const { cam } = run;
+    if (cam.hasCredentials) {
+      try {
+        // Seed point 18: fetched just in time, held in memory only.
+        run.credentials = await this.deps.credentials(cam.cameraId, signal ?? new AbortController().signal);
+      } catch (err) {
+        throw new AppError(
+          'CAMERA_CREDENTIALS_UNAVAILABLE',
+          `The credentials of camera ${cam.camera} could not be fetched (${(err as { code?: string }).code ?? 'error'}).`,
+          { cause: err },
+        );
+      }
+    }
+    const options: CameraIngestOptions = {
+      source: { url: cam.url, credentials: run.credentials, ca: cam.tlsCaPem },
+      width: run.width,
+      height: run.height,
+      ffmpegPath: this.deps.ffmpegPath,
+      backoff: this.deps.cameraBackoff,
+    };
+    let ingest: CameraIngest;
+    try {
+      ingest = new CameraIngest(options, { clock: this.deps.clock });
+    } catch (err) {
+      run.credentials?.dispose();
+      run.credentials = undefined;
+      throw new AppError('CAMERA_START_FAILED', `Camera ${cam.camera} cannot start: ${err instanceof Error ? err.message : String(err)}`, {
+        cause: err,
+      });
+    }
+    run.ingest = ingest;
+    run.paused = false;
+    const stopper = new AbortController();
+    run.stopper = stopper;
+    ingest.onStatus((s) => {
+      if (s.state !== run.lastState) {
+        run.lastState = s.state;
+        this.deps.onChange?.();
+      }
+    });
+    const sub = ingest.subscribe();
+    ingest.start();
+    const minGap = new Map<string, number>();
+    for (const t of run.targets) {
+      if (t.kind !== 'input') continue;
+      const fps = this.nodes.get(t.node)?.prepared.descriptor.inputs[t.port]?.fps;
+      if (fps !== undefined) minGap.set(`${t.node}.${t.port}`, 1000 / fps);
+    }
+    const lastAt = new Map<string, number>();
+    run.forwarding = (async () => {
+      while (!stopper.signal.aborted) {
+        const f = await sub.next({ signal: stopper.signal });
+        if (f === undefined) continue;
+        const frame: FrameData = { width: f.width, height: f.height, data: f.data, timestamp: Date.now(), camera: cam.camera };
+        for (const t of run.targets) {
+          if (t.kind !== 'input') continue;
+          const key = `${t.node}.${t.port}`;
+          const gap = minGap.get(key);
+          // The input's fps cap: frames beyond it are dropped here, at ingest.
+          if (gap !== undefined && f.at - (lastAt.get(key) ?? Number.NEGATIVE_INFINITY) < gap * 0.9) continue;
+          lastAt.set(key, f.at);
+          this.nodes.get(t.node)?.slots.get(t.port)?.offer(frame);
+        }
+      }
+      sub.close();
+    })();
+  }
+
+  private async stopCamera(run: CameraRun): Promise<void> {
+    run.stopper?.abort();
+    await run.forwarding;
+    await run.ingest?.stop();
+    run.credentials?.dispose();
+    run.credentials = undefined;
+    run.ingest = undefined;
+    run.stopper = undefined;
+    run.forwarding = undefined;
+  }
+
+  async pauseCamera(node: string): Promise<void> {
+    const run = this.cameras.get(node);
+    if (run === undefined || run.paused) return;
+    run.paused = true;
+    await this.stopCamera(run);
+    run.lastState = 'paused';
+    this.deps.onChange?.();
+  }
+
+  async resumeCamera(node: string): Promise<void> {
+    const run = this.cameras.get(node);
+    if (run === undefined || !run.paused || this.stopped) return;
+    await this.startCamera(run);
+    this.deps.onChange?.();
+  }
+
+  pausedCameras(): string[] {
+    return [...this.cameras.values()].filter((c) => c.paused).map((c) => c.cam.node);
+  }
+
+  private host(run: NodeRun): AppHost {
+    const { app } = this.prepared;
+    const node = run.prepared.node;
+    const ports = this.prepared.wiring.models.get(node);
+    return {
+      init: () => {
+        const models: Record<string, ModelSpec> = {};
+        for (const [port, modelNode] of ports ?? []) {
+          const r = this.runners.get(modelNode);
+          if (r !== undefined) models[port] = r.spec;
+        }
+        if (!run.greeted) {
+          run.greeted = true;
+          if ([...this.nodes.values()].every((n) => n.greeted)) this.greetedAll?.();
+        }
+        return { instance: app.instanceId, parameters: { ...(app.parameters[node] ?? {}) }, models };
+      },
+      getFrame: (input, timeoutMs, signal) => {
+        const slot = run.slots.get(input);
+        if (slot === undefined) return Promise.reject(new SdkError('UNKNOWN_INPUT', `"${input}" is not declared in the descriptor.`));
+        return slot.take(timeoutMs, signal);
+      },
+      runModel: (port, input) => {
+        const modelNode = ports?.get(port);
+        const runner = modelNode === undefined ? undefined : this.runners.get(modelNode);
+        if (runner === undefined) return Promise.reject(new SdkError('UNKNOWN_MODEL', `"${port}" is not bound to a model.`));
+        return runner.run(`${app.instanceId}/${node}`, input);
+      },
+      putFrame: (port, frame) => {
+        if (!Object.hasOwn(run.prepared.descriptor.outputs, port))
+          throw new SdkError('UNKNOWN_OUTPUT', `"${port}" is not declared in the descriptor.`);
+        for (const t of this.prepared.wiring.outputs.get(`${node}.${port}`) ?? []) {
+          if (t.kind === 'output') this.deps.hub.publish(app.instanceId, t.node, frame);
+          else this.nodes.get(t.node)?.slots.get(t.port)?.offer(frame);
+        }
+      },
+      storageGet: (key) => run.prepared.kv.get(key),
+      storageSet: (key, value) => run.prepared.kv.set(key, value),
+      storageDelete: (key) => run.prepared.kv.delete(key),
+      log: (level, message, fields) => {
+        const extra = fields === undefined ? '' : ` ${JSON.stringify(fields)}`;
+        this.deps.log.line(level, `[${node}] ${message}${extra}`);
+      },
+      metric: (name, n) => run.metrics.set(name, (run.metrics.get(name) ?? 0) + n),
+      exited: (ok, error) => {
+        if (!ok) this.deps.log.line('error', `[${node}] the app's run ended with ${error?.code ?? 'an error'}: ${error?.message ?? ''}`);
+      },
+      protocolError: (detail) => this.deps.log.line('warn', `[${node}] refused a message from the app: ${detail}`),
+    };
+  }
+
+  private startNode(p: PreparedNode): void {
+    const { app } = this.prepared;
+    const run: NodeRun = {
+      prepared: p,
+      slots: new Map(Object.keys(p.descriptor.inputs).map((k) => [k, new FrameSlot()])),
+      metrics: new Map(),
+      supervisor: undefined,
+      endpoint: undefined,
+      child: undefined,
+      greeted: false,
+    };
+    this.nodes.set(p.node, run);
+    const host = this.host(run);
+    const onEvent = (e: SupervisorEvent): void => {
+      switch (e.type) {
+        case 'started':
+          run.child = e.child;
+          run.endpoint = new AppEndpoint(e.child, host);
+          this.deps.log.follow(e.child.stdout, p.node, 'info');
+          this.deps.log.follow(e.child.stderr, p.node, 'warn');
+          e.child.once('exit', () => run.endpoint?.close());
+          break;
+        case 'exited':
+        case 'start-failed': {
+          const why = e.type === 'exited' ? describeExit(e.reason) : `start failed: ${e.error.message}`;
+          this.deps.log.line('error', `[${p.node}] stopped (${why})${e.restartInMs === null ? '' : `; restarting in ${e.restartInMs} ms`}`);
+          run.endpoint?.close();
+          if (!run.greeted) this.startFailure?.(new AppError('NODE_START_FAILED', `Code node ${p.node} ended before it started (${why}).`));
+          break;
+        }
+        case 'stopped':
+          break;
+      }
+      this.deps.onChange?.();
+    };
+    const launch = appLaunchSpec({
+      entry: p.entry,
+      appDir: p.appDir,
+      storageDir: p.storageDir,
+      memoryMiB: p.descriptor.resources.memoryMiB,
+      instance: app.instanceId,
+    });
+    run.supervisor = this.deps.launcher.supervise(
+      {
+        instance: app.instanceId,
+        node: p.node,
+        launch,
+        appDir: p.appDir,
+        storageDir: p.storageDir,
+        allowNetwork: p.descriptor.network?.outbound === true,
+        limits: { memoryMiB: p.descriptor.resources.memoryMiB, cpuCores: p.descriptor.resources.cpuShare, diskMiB: p.descriptor.resources.diskMiB },
+      },
+      { onEvent, restart: { baseMs: 1000, maxMs: 30_000 } },
+    );
+    run.supervisor.start();
+  }
+
+  /** Camera and node status in the shape of the status report. */
+  status(): { cameras: CameraReport[]; nodes: NodeReport[] } {
+    const cameras: CameraReport[] = [];
+    for (const run of this.cameras.values()) {
+      const s: CameraStatus | undefined = run.ingest?.status();
+      const state: CameraReport['state'] =
+        run.paused || s === undefined
+          ? run.paused
+            ? 'paused'
+            : 'connecting'
+          : s.state === 'backoff'
+            ? 'reconnecting'
+            : s.state === 'stopped'
+              ? 'connecting'
+              : s.state;
+      const report: CameraReport = { camera: run.cam.camera, state, fps: s?.fps ?? 0 };
+      if (s?.lastError != null) report.lastError = `${s.lastError.code}: ${s.lastError.message}`.slice(0, 512);
+      cameras.push(report);
+    }
+    const nodes: NodeReport[] = [];
+    for (const run of this.nodes.values()) {
+      const sup = run.supervisor?.status();
+      const report: NodeReport = { node: run.prepared.node, state: sup?.state ?? 'starting', restarts: sup?.restarts ?? 0 };
+      if (sup?.lastExit !== undefined) report.lastExit = sup.lastExit;
+      if (run.metrics.size > 0) report.metrics = Object.fromEntries([...run.metrics].slice(0, 64));
+      nodes.push(report);
+    }
+    return { cameras, nodes };
+  }
+
+  /** Pids of the code nodes' processes now (tests and diagnostics). */
+  nodePids(): number[] {
+    return [...this.nodes.values()].map((n) => n.child?.pid).filter((p): p is number => p !== undefined);
+  }
+
+  /** Stops cameras, then code nodes (asked first, then the sandbox ends them), then model runners. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await Promise.all([...this.cameras.values()].map((c) => this.stopCamera(c)));
+    for (const n of this.nodes.values()) {
+      n.endpoint?.stop();
+      for (const s of n.slots.values()) s.close();
+    }
+    await Promise.all([...this.nodes.values()].map((n) => n.supervisor?.stop(2000) ?? Promise.resolve()));
+    await Promise.all([...this.runners.values()].map((r) => r.close()));
+  }
+}
+
+function cancelled(): AppError {
+  return new AppError('DEPLOYMENT_CANCELLED', 'The deployment was cancelled (a newer revision, a removal, or the agent stopping).');
+}

@@ -1,0 +1,133 @@
+import { createHash, hkdfSync } from 'node:crypto';
+import { access, constants, mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { appsApi } from '@sightline/protocol';
+import { findFfmpeg } from '../camera/decoder.js';
+import type { Clock } from '../clock.js';
+import type { DeviceClient } from '../client/device-client.js';
+import type { IntegrityState } from '../integrity/monitor.js';
+import type { AgentLogger } from '../logs/logger.js';
+import { loadOrCreateLocalAccess } from '../output/access.js';
+import { OutputHub } from '../output/hub.js';
+import { DEFAULT_LOCAL_PORT, LocalOutputServer } from '../output/server.js';
+import { Sandbox } from '../sandbox/sandbox.js';
+import type { EncryptedStore } from '../storage/store.js';
+import { permissionModelLauncher, type NodeLauncher } from './launcher.js';
+import { AppManager, prepareRunRoot } from './manager.js';
+import type { DesiredApp } from './planner.js';
+
+/** Where plaintext package copies go by default: systemd's /run is a tmpfs, so they never reach a disk. */
+export const DEFAULT_RUN_BASE = '/run/sightline-agent';
+
+/** The 32-byte key of the app side (package cache, app stores, app log spools), derived from the root key (RFC 5869). */
+export function deriveAppsKey(rootKey: Uint8Array): Buffer {
+  return Buffer.from(hkdfSync('sha256', rootKey, Buffer.alloc(0), 'sightline-agent/apps/v1', 32));
+}
+
+export interface AppServiceOptions {
+  readonly dataDir: string;
+  readonly key: Uint8Array;
+  readonly store: EncryptedStore;
+  readonly client: () => DeviceClient;
+  readonly clock: Clock;
+  readonly logger: AgentLogger;
+  /** Plaintext run copies; default /run/sightline-agent/<id> (a tmpfs) when writable, else <dataDir>/run (wiped at start and stop). */
+  readonly runRoot?: string | undefined;
+  /** The local MJPEG/status server; `false` turns it off. Default port 8443 on every interface. */
+  readonly local?: { readonly port?: number; readonly host?: string } | false | undefined;
+  /** Test hook: launch nodes without the sandbox. */
+  readonly launcher?: NodeLauncher | undefined;
+}
+
+async function writable(dir: string): Promise<boolean> {
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await access(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The app side of a running agent: the sandbox (or Node's permission model
+ * alone where the sandbox cannot be set up, which the isolation report says),
+ * the app manager, and the local HTTPS server for the outputs.
+ */
+export class AppService {
+  private desired: readonly DesiredApp[] = [];
+  private applying: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    readonly manager: AppManager,
+    readonly isolation: appsApi.IsolationReport | undefined,
+    readonly server: LocalOutputServer | undefined,
+  ) {}
+
+  static async start(o: AppServiceOptions): Promise<AppService> {
+    let launcher = o.launcher;
+    let isolation: appsApi.IsolationReport | undefined;
+    if (launcher === undefined) {
+      try {
+        const sandbox = await Sandbox.create({ stateDir: join(o.dataDir, 'sandbox'), clock: o.clock });
+        launcher = sandbox;
+        isolation = sandbox.report;
+      } catch (err) {
+        o.logger.error('the app sandbox could not be set up; apps run under Node’s permission model only', {
+          error: err instanceof Error ? err.message : String(err),
+        });
+        launcher = permissionModelLauncher(o.clock);
+      }
+    }
+    // One folder per data folder, so two agents on one machine (tests) never empty each other's.
+    let runRoot = o.runRoot ?? join(DEFAULT_RUN_BASE, createHash('sha256').update(resolve(o.dataDir)).digest('hex').slice(0, 16));
+    if (o.runRoot === undefined && !(await writable(runRoot))) runRoot = join(o.dataDir, 'run');
+    await prepareRunRoot(runRoot);
+    const hub = new OutputHub();
+    const ffmpegPath = findFfmpeg();
+    const manager = new AppManager({
+      client: o.client,
+      clock: o.clock,
+      logger: o.logger,
+      dataDir: o.dataDir,
+      runRoot,
+      key: o.key,
+      launcher,
+      hub,
+      ffmpegPath,
+    });
+    let server: LocalOutputServer | undefined;
+    if (o.local !== false && ffmpegPath !== undefined) {
+      const access = await loadOrCreateLocalAccess(o.store, o.clock.now());
+      try {
+        server = await LocalOutputServer.start({
+          port: o.local?.port ?? DEFAULT_LOCAL_PORT,
+          ...(o.local?.host === undefined ? {} : { host: o.local.host }),
+          certPem: access.certPem,
+          keyPem: access.keyPem,
+          token: access.token,
+          hub,
+          ffmpegPath,
+        });
+        o.logger.info('local output server listening', { port: server.port, certSha256: access.certSha256 });
+      } catch (err) {
+        o.logger.error('the local output server could not start', { error: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    return new AppService(manager, isolation, server);
+  }
+
+  /** Reconciles the apps (serialised: one plan at a time). `desired` undefined re-plans the last desired state (integrity changed). */
+  apply(integrity: IntegrityState, desired?: readonly DesiredApp[]): Promise<void> {
+    if (desired !== undefined) this.desired = desired;
+    const next = this.applying.then(() => this.manager.apply(this.desired, integrity));
+    this.applying = next.catch(() => undefined);
+    return next.then(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    await this.applying;
+    await this.manager.close();
+    await this.server?.close();
+  }
+}

@@ -1,0 +1,56 @@
+import type { FrameData } from '@sightline/sdk';
+
+interface Viewer {
+  readonly frame: (frame: FrameData) => void;
+  readonly closed: () => void;
+}
+
+/**
+ * The frames apps put to their output nodes, by instance and output node,
+ * for the local MJPEG server. Nothing is stored: a frame goes to whoever
+ * watches now and is gone (raw video never leaves the appliance unless an
+ * app sends it to an output, and then only to an authenticated viewer).
+ */
+export class OutputHub {
+  private readonly outputs = new Map<string, Set<Viewer>>();
+
+  private static key(instanceId: string, node: string): string {
+    return `${instanceId}\u0000${node}`;
+  }
+
+  /** Declares an instance's output nodes (viewers may connect from now on). */
+  register(instanceId: string, nodes: readonly string[]): void {
+    for (const n of nodes) {
+      const k = OutputHub.key(instanceId, n);
+      if (!this.outputs.has(k)) this.outputs.set(k, new Set());
+    }
+  }
+
+  /** Removes an instance's outputs and ends their viewers' streams. */
+  unregister(instanceId: string, nodes: readonly string[]): void {
+    for (const n of nodes) {
+      const k = OutputHub.key(instanceId, n);
+      const viewers = this.outputs.get(k);
+      this.outputs.delete(k);
+      for (const v of viewers ?? []) v.closed();
+    }
+  }
+
+  has(instanceId: string, node: string): boolean {
+    return this.outputs.has(OutputHub.key(instanceId, node));
+  }
+
+  publish(instanceId: string, node: string, frame: FrameData): void {
+    const viewers = this.outputs.get(OutputHub.key(instanceId, node));
+    if (viewers === undefined) return;
+    for (const v of viewers) v.frame(frame);
+  }
+
+  /** Returns an unsubscribe function, or undefined when there is no such output. */
+  subscribe(instanceId: string, node: string, viewer: Viewer): (() => void) | undefined {
+    const viewers = this.outputs.get(OutputHub.key(instanceId, node));
+    if (viewers === undefined) return undefined;
+    viewers.add(viewer);
+    return () => viewers.delete(viewer);
+  }
+}
