@@ -122,3 +122,24 @@ test('nothing below the floor boots, not even as a fallback: no verified slot, n
   await dev.records.raiseFloor(2, new Date());
   await assert.rejects(launcher().run(), { code: 'LAUNCH_NO_VERIFIED_SLOT', message: /below the floor 2/ });
 });
+
+test('after a full reset (no sealed slot records, floor 0) the factory agent starts and the slot state is cleared', async () => {
+  const fresh = await updateDevice(cp, repo, work, 'cam-reset');
+  await fresh.slots.writeState({ v: 1, active: 'b' }); // left over from before the reset
+  const factory = join(work, 'factory.cjs');
+  writeFileSync(factory, HEALTHY);
+  const lines: string[] = [];
+  const l = new Launcher({
+    slotsDir: fresh.slotsDir,
+    dataDir: fresh.dataDir,
+    tpm: new Tpm(undefined, { PATH: '/nonexistent' }),
+    args: ['start'],
+    factoryEntry: factory,
+    healthTimeoutMs: 2_000,
+    clock: systemClock,
+    log: (level, message) => lines.push(`${level} ${message}`),
+  });
+  assert.equal(await l.run(), 0);
+  assert.ok(lines.some((x) => x.startsWith('warn no slot has a sealed record')));
+  assert.deepEqual(await fresh.slots.readState(), { v: 1 });
+});

@@ -17,6 +17,8 @@ import { sealArchive } from './helpers/archive.js';
 import { FakeControlPlane } from './helpers/fake-control-plane.js';
 import { grepDir, pemBodyPieces } from './helpers/grep.js';
 import { createCa } from './helpers/pki.js';
+import { TestTufRepo } from './helpers/tuf-repo.js';
+import { TUF_RECORDS } from '../src/update/updater.js';
 
 /**
  * Registration against a control plane over real mTLS (a fake device API,
@@ -160,4 +162,22 @@ test('the control plane unreachable: CONTROL_PLANE_UNREACHABLE, nothing written'
   const down = { ...archive, controlPlane: { ...archive.controlPlane, url: 'https://127.0.0.1:1' } };
   await refused(register(opts(await archiveFile(down), dataDir)), 'CONTROL_PLANE_UNREACHABLE');
   assert.equal(existsSync(dataDir), false);
+});
+
+test('the archive\'s TUF root becomes the update trust anchor; one that does not verify refuses the archive before registering', async () => {
+  const repo = TestTufRepo.create(join(tmp, `tuf-${++n}`));
+  const dataDir = fresh();
+  await register(opts(await archiveFile({ ...(await cp.provision('cam-tuf')), tufRoot: repo.rootBytes.toString('base64') }), dataDir));
+  const root = await new RootKeyManager(dataDir, noTpm).load();
+  const stored = await new EncryptedStore(layout(dataDir).store, root.key).read(TUF_RECORDS.root);
+  assert.deepEqual(stored, repo.rootBytes);
+
+  // A root whose signature no longer matches its content: refused, and the provisioning certificate stays unused.
+  const forged = JSON.parse(repo.rootBytes.toString('utf8')) as { signed: { expires: string } };
+  forged.signed.expires = '2099-01-01T00:00:00Z';
+  const archive = await cp.provision('cam-tuf-forged');
+  const other = fresh();
+  await refused(register(opts(await archiveFile({ ...archive, tufRoot: Buffer.from(JSON.stringify(forged)).toString('base64') }), other)), 'ARCHIVE_INVALID');
+  assert.equal(existsSync(other), false);
+  await register(opts(await archiveFile(archive), fresh()));
 });

@@ -5,6 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundleTargetName } from '@sightline/core';
 import { run, EXIT } from '../src/cli/program.js';
+import type { Fetcher } from '../src/client/fetcher.js';
+import { systemClock } from '../src/clock.js';
+import { AgentLogger } from '../src/logs/logger.js';
+import { UpdateJobs } from '../src/update/jobs.js';
 import { verifySlot } from '../src/launcher/verify.js';
 import { UpdateError } from '../src/update/errors.js';
 import type { UpdateProgress } from '../src/update/updater.js';
@@ -228,4 +232,68 @@ test('root rotation: a chained root is followed (new timestamp key); a root not 
   repo.rotateRoot({ root: [intruder.key] }, [intruder]);
   repo.publish([release('1.2.0')]);
   await refused(dev, '1.2.0', 'UPDATE_SIGNATURE_INVALID');
+});
+
+test('update jobs: stages reported in order; not under the launcher the job fails with its code; a revert is reported with its reason', async () => {
+  const { repo, dev } = await setup();
+  repo.publish([release('1.1.0')]);
+  const posts: { path: string; body: Record<string, unknown> }[] = [];
+  // Reports are recorded here; TUF files still come over real mTLS from the fake control plane.
+  const openFetcher = (): Fetcher => {
+    const real = dev.fetcher();
+    return {
+      request: (req) => {
+        if (req.method === 'POST') {
+          posts.push({ path: req.path, body: req.body as Record<string, unknown> });
+          return Promise.resolve({ status: 204, headers: {}, body: Buffer.alloc(0) });
+        }
+        return real.request(req);
+      },
+      close: () => real.close(),
+    };
+  };
+  const jobs = (slotsDir: string | undefined): UpdateJobs =>
+    new UpdateJobs({
+      store: dev.store,
+      slotsDir,
+      openFetcher,
+      agentVersion: '1.0.0',
+      clock: systemClock,
+      logger: new AgentLogger({ clock: systemClock, sink: () => undefined }),
+      settleTimeoutMs: 200,
+    });
+  assert.equal(await jobs(undefined).start('j0', '1.1.0'), 'continue');
+  assert.deepEqual(
+    posts.map((p) => p.body.status),
+    ['running', 'failed'],
+  );
+  assert.match(String(posts[1]?.body.message), /^UPDATE_NO_LAUNCHER: /);
+  posts.length = 0;
+
+  const withSlots = jobs(dev.slotsDir);
+  assert.equal(await withSlots.start('j1', '1.1.0'), 'restart');
+  const stages = posts.filter((p) => p.body.stage !== undefined && p.body.bytesDone === undefined).map((p) => p.body.stage);
+  assert.deepEqual(stages, ['downloading', 'verifying', 'installing', 'rebooting']);
+  assert.deepEqual(await withSlots.view(), { jobId: 'j1', phase: 'installed', reported: false });
+  // Still on trial: health-check is reported and the job stays open.
+  posts.length = 0;
+  await withSlots.finish('j1');
+  assert.deepEqual(
+    posts.map((p) => p.body),
+    [{ status: 'running', stage: 'health-check' }],
+  );
+  // The launcher reverted it: the job fails with the reason, once.
+  const state = await dev.slots.readState();
+  await dev.slots.writeState({
+    v: 1,
+    lastRevert: { version: '1.1.0', reason: 'no health report within 120 s', at: state.trial?.since ?? '', jobId: 'j1' },
+  });
+  posts.length = 0;
+  await withSlots.finish('j1');
+  await withSlots.finish('j1');
+  assert.deepEqual(
+    posts.map((p) => p.body),
+    [{ status: 'failed', message: 'reverted: no health report within 120 s' }],
+  );
+  assert.deepEqual(await withSlots.view(), { jobId: 'j1', phase: 'done', reported: true });
 });

@@ -12,6 +12,8 @@ import { RootKeyManager, type RootKeyMode, type RootKeyProtection } from '../sto
 import { EncryptedStore } from '../storage/store.js';
 import type { Tpm } from '../storage/tpm.js';
 import { generateDeviceKey, verifyIssuedCertificate } from './keys.js';
+import { loadRoot } from '../update/release.js';
+import { installTrustedRoot } from '../update/updater.js';
 
 export interface RegisterOptions {
   dataDir: string;
@@ -58,6 +60,15 @@ export async function register(opts: RegisterOptions): Promise<RegisterResult> {
   }
   // Everything that can fail without the network, first: nothing is written before the archive opened.
   const archive = await decryptArchive(await readArchiveFile(opts.archivePath), opts.passphrase);
+  // The update trust anchor (issue 7): a root that does not verify under its own keys refuses the archive here, before any registration.
+  const tufRoot = archive.tufRoot === undefined ? undefined : Buffer.from(archive.tufRoot, 'base64');
+  if (tufRoot !== undefined) {
+    try {
+      loadRoot(tufRoot, 'the archive\'s TUF root');
+    } catch (err) {
+      throw new AgentError('ARCHIVE_INVALID', 'The archive carries a TUF root that does not verify; provision the device anew.', { cause: err });
+    }
+  }
 
   const dirExisted = existsSync(paths.root);
   await ensurePrivateDir(paths.root);
@@ -108,6 +119,7 @@ export async function register(opts: RegisterOptions): Promise<RegisterResult> {
     deviceKey.keyPkcs8.fill(0);
     const store = new EncryptedStore(paths.store, root.key);
     await store.writeJson(RECORD.state, emptyState());
+    if (tufRoot !== undefined) await installTrustedRoot(store, tufRoot);
     // The identity record is the commit point: `isRegistered` looks for it alone.
     await store.writeJson(RECORD.identity, identity);
     committed = true;

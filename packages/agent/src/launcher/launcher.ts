@@ -136,6 +136,18 @@ export class Launcher {
         failures.push(describe(err));
       }
     }
+    // After a full reset the sealed slot records went with the old root key: with no record and no floor, the
+    // device is as new and runs its factory agent until an update fills a slot again.
+    if (
+      floor === 0 &&
+      this.o.factoryEntry !== undefined &&
+      (await records.slot('a')) === undefined &&
+      (await records.slot('b')) === undefined
+    ) {
+      this.o.log('warn', 'no slot has a sealed record (a full reset?): starting the factory-installed agent');
+      await this.slots.writeState({ v: 1 });
+      return { kind: 'factory', entry: this.o.factoryEntry };
+    }
     throw new UpdateError('LAUNCH_NO_VERIFIED_SLOT', `Neither slot verifies, so no agent is started: ${failures.join('; ')}`);
   }
 

@@ -1,4 +1,4 @@
-import { open, readFile, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../storage/atomic.js';
@@ -125,6 +125,7 @@ export class SlotsDir {
   }
 
   async writeState(state: SlotState): Promise<void> {
+    await mkdir(this.root, { recursive: true, mode: 0o755 });
     await writeFileAtomic(this.stateFile, Buffer.from(`${JSON.stringify(slotState.parse(state), null, 2)}\n`), 0o644);
   }
 

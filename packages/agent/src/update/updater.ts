@@ -13,7 +13,7 @@ import { otherSlot, type SlotsDir, UpdateRecords, type SlotName } from './slots.
 import { MtlsTufFetcher, TUF_METADATA_URL, TUF_TARGETS_URL } from './tuf-fetcher.js';
 
 /** The trusted TUF metadata, sealed in the agent's store (raw bytes as the repository signed them). */
-const TUF_RECORDS = { root: 'tuf-root', timestamp: 'tuf-timestamp', snapshot: 'tuf-snapshot', targets: 'tuf-targets' } as const;
+export const TUF_RECORDS = { root: 'tuf-root', timestamp: 'tuf-timestamp', snapshot: 'tuf-snapshot', targets: 'tuf-targets' } as const;
 type TufRole = keyof typeof TUF_RECORDS;
 const ROLES: readonly TufRole[] = ['root', 'timestamp', 'snapshot', 'targets'];
 
