@@ -1,4 +1,5 @@
 import { SightlineError } from '@sightline/core';
+import { deviceApi } from '@sightline/protocol';
 
 /**
  * Every error the agent raises on purpose. Codes are stable: the CLI prints
@@ -46,35 +47,9 @@ export class AgentError extends SightlineError<AgentErrorCode> {}
  * agent acts on. Anything else arrives as REQUEST_REFUSED with the server's
  * code in `details.serverCode`.
  */
-export type RemoteErrorCode =
-  | 'PROVISIONING_CERT_USED'
-  | 'PROVISIONING_CERT_EXPIRED'
-  | 'CSR_INVALID'
-  | 'CSR_NAME_MISMATCH'
-  | 'CERT_REQUIRED'
-  | 'CERT_UNTRUSTED'
-  | 'CERT_REVOKED'
-  | 'CERT_EXPIRED'
-  | 'CERT_WRONG_KIND'
-  | 'DEVICE_DEREGISTERED'
-  | 'DEVICE_NOT_REGISTERED'
-  | 'JOB_NOT_FOUND'
-  | 'REQUEST_REFUSED';
+export type RemoteErrorCode = deviceApi.DeviceRefusalCode | 'REQUEST_REFUSED';
 
-const REMOTE_CODES: ReadonlySet<string> = new Set<RemoteErrorCode>([
-  'PROVISIONING_CERT_USED',
-  'PROVISIONING_CERT_EXPIRED',
-  'CSR_INVALID',
-  'CSR_NAME_MISMATCH',
-  'CERT_REQUIRED',
-  'CERT_UNTRUSTED',
-  'CERT_REVOKED',
-  'CERT_EXPIRED',
-  'CERT_WRONG_KIND',
-  'DEVICE_DEREGISTERED',
-  'DEVICE_NOT_REGISTERED',
-  'JOB_NOT_FOUND',
-]);
+const REMOTE_CODES: ReadonlySet<string> = new Set<RemoteErrorCode>(deviceApi.DEVICE_REFUSAL_CODES);
 
 /** What to tell a person for each refusal; the server's own sentence follows it. */
 const NEXT_STEP: Record<RemoteErrorCode, string> = {

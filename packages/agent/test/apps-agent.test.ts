@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generatePackageSigningKey, loadPackageSigningKey } from '@sightline/core';
@@ -27,6 +27,7 @@ import { FakeControlPlane, waitFor } from './helpers/fake-control-plane.js';
  */
 
 const tmp = mkdtempSync(join(tmpdir(), 'sl-apps-agent-'));
+chmodSync(tmp, 0o711); // the sandboxed app's own uid passes through to its folders below
 const noTpm = new Tpm(undefined, { PATH: '/nonexistent' });
 let cp: FakeControlPlane;
 
@@ -82,7 +83,11 @@ test('the agent deploys the desired apps in its sandbox, reports isolation in th
     const last = (): appsApi.AppStatusReport | undefined => cp.appStatus.filter((r) => r.instanceId === 'inst-a').at(-1)?.body;
     await waitFor(() => ['running', 'failed'].includes(last()?.stage ?? ''), 120_000, 'the deployment');
     assert.equal(last()?.stage, 'running', `${last()?.code ?? ''} ${last()?.message ?? ''}\n${lines.slice(-20).join('\n')}`);
-    await waitFor(() => cp.heartbeats.some((h) => h.device === device && h.body.isolation !== undefined), 10_000, 'isolation in a heartbeat');
+    await waitFor(
+      () => cp.heartbeats.some((h) => h.device === device && h.body.isolation !== undefined),
+      10_000,
+      'isolation in a heartbeat',
+    );
     const hb = cp.heartbeats.filter((h) => h.device === device && h.body.isolation !== undefined).at(-1);
     assert.ok(appsApi.isolationReport.safeParse(hb?.body.isolation).success);
     assert.equal((hb?.body.isolation as appsApi.IsolationReport).permissionModel.present, true);

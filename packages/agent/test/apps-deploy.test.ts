@@ -18,7 +18,7 @@ import { AgentLogger } from '../src/logs/logger.js';
 import { OutputHub } from '../src/output/hub.js';
 import { jpegLength } from '../src/output/jpeg.js';
 import { LocalOutputServer } from '../src/output/server.js';
-import { PAN_MESSI, privacyBlurApp, privacyBlurPackages, signedPackage } from './helpers/app-packages.js';
+import { PAN_MESSI, exampleDescriptor, firstBlob, privacyBlurApp, privacyBlurPackages, signedPackage } from './helpers/app-packages.js';
 import { FakeControlPlane, waitFor } from './helpers/fake-control-plane.js';
 import { grepDir } from './helpers/grep.js';
 
@@ -72,7 +72,8 @@ function manager(name: string, hub = new OutputHub()): { m: AppManager; dataDir:
   return { m, dataDir, runRoot, hub };
 }
 
-const reports = (instanceId: string): appsApi.AppStatusReport[] => cp.appStatus.filter((r) => r.instanceId === instanceId).map((r) => r.body);
+const reports = (instanceId: string): appsApi.AppStatusReport[] =>
+  cp.appStatus.filter((r) => r.instanceId === instanceId).map((r) => r.body);
 const last = (instanceId: string): appsApi.AppStatusReport | undefined => reports(instanceId).at(-1);
 const ended = (id: string, revision: number) => (): boolean => {
   const r = last(id);
@@ -91,7 +92,8 @@ function get(port: number, path: string, headers: Record<string, string>): Promi
         // Enough for a few parts of the never-ending stream.
         if (size > 200_000) req.destroy();
       });
-      const done = (): void => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body: Buffer.concat(chunks) });
+      const done = (): void =>
+        resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body: Buffer.concat(chunks) });
       res.on('end', done);
       res.on('close', done);
     });
@@ -147,13 +149,26 @@ test('a signed app is downloaded, verified, started and reported running; its ou
 
   // MJPEG over HTTPS: refused without the token, multipart JPEG with it.
   const token = randomBytes(32).toString('base64url');
-  const tls = await import('./helpers/pki.js').then(async (pki) => pki.issue(await pki.createCa('local'), { commonName: 'local', usage: 'server' }));
-  const server = await LocalOutputServer.start({ port: 0, host: '127.0.0.1', certPem: tls.certPem, keyPem: tls.keyPem, token, hub, ffmpegPath: 'ffmpeg' });
+  const tls = await import('./helpers/pki.js').then(async (pki) =>
+    pki.issue(await pki.createCa('local'), { commonName: 'local', usage: 'server' }),
+  );
+  const server = await LocalOutputServer.start({
+    port: 0,
+    host: '127.0.0.1',
+    certPem: tls.certPem,
+    keyPem: tls.keyPem,
+    token,
+    hub,
+    ffmpegPath: 'ffmpeg',
+  });
   try {
     const path = '/apps/inst-happy/outputs/out.mjpeg';
     assert.equal((await get(server.port, path, {})).status, 401);
     assert.equal((await get(server.port, path, { authorization: `Bearer ${'x'.repeat(43)}` })).status, 401);
     assert.equal((await get(server.port, '/apps/inst-happy/outputs/nope.mjpeg', { authorization: `Bearer ${token}` })).status, 404);
+    const index = await get(server.port, '/', { authorization: `Bearer ${token}` });
+    assert.deepEqual(JSON.parse(index.body.toString()), { outputs: [{ instanceId: 'inst-happy', node: 'out', path }] });
+    assert.equal((await get(server.port, '/', {})).status, 401);
     const res = await get(server.port, path, { authorization: `Bearer ${token}` });
     assert.equal(res.status, 200);
     assert.match(res.type, /^multipart\/x-mixed-replace; boundary=sightline-frame$/);
@@ -187,6 +202,25 @@ test('a signed app is downloaded, verified, started and reported running; its ou
   assert.notDeepEqual(newPids, oldPids);
   assert.throws(() => process.kill(oldPids[0] ?? -1, 0), 'the old process has exited');
 
+  // Pause and resume the camera in place: no redeploy, the same process, the camera reported paused then connected.
+  const paused = {
+    ...app,
+    revision: 3,
+    parameters: { blur: { threshold: 0.6 } },
+    cameras: app.cameras.map((c) => ({ ...c, paused: true })),
+  };
+  assert.deepEqual(
+    (await m.apply([paused], 'verified')).map((s) => s.kind),
+    ['pause', 'adopt'],
+  );
+  await waitFor(() => last('inst-happy')?.revision === 3 && last('inst-happy')?.cameras?.[0]?.state === 'paused', 30_000, 'paused');
+  assert.deepEqual(m.list()[0]?.pids, newPids);
+  assert.deepEqual(
+    (await m.apply([{ ...paused, revision: 4, cameras: app.cameras }], 'verified')).map((s) => s.kind),
+    ['resume', 'adopt'],
+  );
+  await waitFor(() => last('inst-happy')?.revision === 4 && last('inst-happy')?.cameras?.[0]?.state === 'connected', 60_000, 'resumed');
+
   // Removal: stopped and reported.
   await m.apply([], 'verified');
   await waitFor(() => last('inst-happy')?.stage === 'stopped', 30_000, 'stopped report');
@@ -194,17 +228,20 @@ test('a signed app is downloaded, verified, started and reported running; its ou
 });
 
 test('a tampered blob (other bytes, or more than declared) fails PACKAGE_FILE_INVALID and nothing starts', async () => {
-  for (const [i, tamper] of [(b: Buffer) => Buffer.concat([b.subarray(0, 10), Buffer.from('!'), b.subarray(11)]), (b: Buffer) => Buffer.concat([b, Buffer.from('x')])].entries()) {
+  for (const [i, tamper] of [
+    (b: Buffer) => Buffer.concat([b.subarray(0, 10), Buffer.from('!'), b.subarray(11)]),
+    (b: Buffer) => Buffer.concat([b, Buffer.from('x')]),
+  ].entries()) {
     const { m } = manager(`tampered-${i}`);
     const body = Buffer.from(`export default 1; // ${i} ${randomBytes(8).toString('hex')}\n`.repeat(50));
     const code = signedPackage(cp, key, {
       kind: 'code',
       name: 'privacy-blur',
       version: '0.1.0',
-      descriptor: JSON.parse(readFileSync(join(import.meta.dirname, '../../../examples/privacy-blur/descriptor.json'), 'utf8')) as Record<string, unknown>,
+      descriptor: exampleDescriptor(),
       files: { 'app.mjs': body },
     });
-    const sha = (JSON.parse(Buffer.from(code.manifestB64, 'base64').toString()) as appsApi.PackageManifest).files[0]?.sha256 ?? '';
+    const sha = firstBlob(code);
     cp.blobs.set(sha, tamper(body));
     const id = `inst-tampered-${i}`;
     await m.apply([privacyBlurApp({ instanceId: id, revision: 1, code, model: pkgs.model })], 'verified');
@@ -219,16 +256,40 @@ test('a tampered blob (other bytes, or more than declared) fails PACKAGE_FILE_IN
 test('a package signed by a key the project does not trust fails PACKAGE_SIGNER_UNTRUSTED before any download', async () => {
   const { m } = manager('untrusted');
   const gets = blobGets();
-  const app = privacyBlurApp({ instanceId: 'inst-untrusted', revision: 1, code: pkgs.code, model: pkgs.model, trustedKeyIds: ['0123456789abcdef'] });
+  const app = privacyBlurApp({
+    instanceId: 'inst-untrusted',
+    revision: 1,
+    code: pkgs.code,
+    model: pkgs.model,
+    trustedKeyIds: ['0123456789abcdef'],
+  });
   await m.apply([app], 'verified');
   await waitFor(ended('inst-untrusted', 1), 30_000, 'the deployment to fail');
   assert.equal(last('inst-untrusted')?.code, 'PACKAGE_SIGNER_UNTRUSTED');
   assert.equal(blobGets(), gets, 'nothing downloaded');
   // A changed manifest under the old signature: PACKAGE_SIGNATURE_INVALID.
-  const forged = { ...pkgs.code, manifestB64: Buffer.from(Buffer.from(pkgs.code.manifestB64, 'base64').toString().replace('0.1.0', '0.1.1')).toString('base64') };
+  const forged = {
+    ...pkgs.code,
+    manifestB64: Buffer.from(Buffer.from(pkgs.code.manifestB64, 'base64').toString().replace('0.1.0', '0.1.1')).toString('base64'),
+  };
   await m.apply([{ ...app, revision: 2, trustedKeyIds: [], code: [{ node: 'blur', package: forged }] }], 'verified');
   await waitFor(ended('inst-untrusted', 2), 30_000, 'the deployment to fail');
   assert.equal(last('inst-untrusted')?.code, 'PACKAGE_SIGNATURE_INVALID');
+});
+
+test('a blob the control plane does not serve fails PACKAGE_DOWNLOAD_FAILED at once (a refusal is not retried)', async () => {
+  const { m } = manager('missing');
+  const code = signedPackage(cp, key, {
+    kind: 'code',
+    name: 'privacy-blur',
+    version: '0.1.0',
+    descriptor: exampleDescriptor(),
+    files: { 'app.mjs': randomBytes(100) },
+  });
+  cp.blobs.delete(firstBlob(code));
+  await m.apply([privacyBlurApp({ instanceId: 'inst-missing', revision: 1, code, model: pkgs.model })], 'verified');
+  await waitFor(ended('inst-missing', 1), 30_000, 'the deployment to fail');
+  assert.equal(last('inst-missing')?.code, 'PACKAGE_DOWNLOAD_FAILED');
 });
 
 test('a stage past its timeout fails STAGE_TIMEOUT naming the stage', async () => {
@@ -238,10 +299,10 @@ test('a stage past its timeout fails STAGE_TIMEOUT naming the stage', async () =
     kind: 'code',
     name: 'privacy-blur',
     version: '0.1.0',
-    descriptor: JSON.parse(readFileSync(join(import.meta.dirname, '../../../examples/privacy-blur/descriptor.json'), 'utf8')) as Record<string, unknown>,
+    descriptor: exampleDescriptor(),
     files: { 'app.mjs': body },
   });
-  const sha = (JSON.parse(Buffer.from(code.manifestB64, 'base64').toString()) as appsApi.PackageManifest).files[0]?.sha256 ?? '';
+  const sha = firstBlob(code);
   cp.stalledBlobs.add(sha);
   const app = privacyBlurApp({
     instanceId: 'inst-timeout',
@@ -264,7 +325,10 @@ test('compromised integrity stops every instance', async () => {
   const pids = m.list()[0]?.pids ?? [];
   assert.equal(pids.length, 1);
   const steps = await m.apply([app], 'compromised');
-  assert.deepEqual(steps.map((s) => s.kind), ['stop']);
+  assert.deepEqual(
+    steps.map((s) => s.kind),
+    ['stop'],
+  );
   assert.equal(last('inst-comp')?.stage, 'stopped');
   assert.equal(last('inst-comp')?.code, 'INTEGRITY_COMPROMISED');
   assert.throws(() => process.kill(pids[0] ?? -1, 0));
@@ -272,39 +336,47 @@ test('compromised integrity stops every instance', async () => {
 });
 
 const gst = gstreamerAvailable();
-test('camera credentials never reach the app process (environment, argv, files) or any log', { skip: gst.ok ? false : gst.reason }, async () => {
-  const password = `pw-${randomBytes(12).toString('hex')}`;
-  const sim = await startCameraSimulator({ file: PAN_MESSI, credentials: { username: 'viewer', password } });
-  try {
-    cp.cameraSecrets.set('cam_secret', { username: 'viewer', password });
-    const { m, dataDir, runRoot } = manager('creds');
-    const app = privacyBlurApp({
-      instanceId: 'inst-creds',
-      revision: 1,
-      code: pkgs.code,
-      model: pkgs.model,
-      cameras: [{ node: 'camera', cameraId: 'cam_secret', camera: 'gate', url: sim.url, hasCredentials: true, paused: false }],
-    });
-    await m.apply([app], 'verified');
-    await waitFor(() => last('inst-creds')?.cameras?.[0]?.state === 'connected' && (last('inst-creds')?.nodes?.[0]?.metrics?.frames ?? 0) > 0, 120_000, 'frames from the RTSP camera');
-    assert.equal(cp.credentialReads.filter((r) => r.cameraId === 'cam_secret').length, 1, 'fetched once, just in time');
-    const pids = m.list()[0]?.pids ?? [];
-    assert.equal(pids.length, 1);
-    for (const pid of pids) {
-      for (const f of ['environ', 'cmdline']) {
-        const bytes = readFileSync(`/proc/${pid}/${f}`);
-        assert.ok(!bytes.includes(password), `not in /proc/${pid}/${f}`);
-        assert.ok(!bytes.includes(sim.url.slice(0, 20)), `the camera URL is not in /proc/${pid}/${f} either`);
+test(
+  'camera credentials never reach the app process (environment, argv, files) or any log',
+  { skip: gst.ok ? false : gst.reason },
+  async () => {
+    const password = `pw-${randomBytes(12).toString('hex')}`;
+    const sim = await startCameraSimulator({ file: PAN_MESSI, credentials: { username: 'viewer', password } });
+    try {
+      cp.cameraSecrets.set('cam_secret', { username: 'viewer', password });
+      const { m, dataDir, runRoot } = manager('creds');
+      const app = privacyBlurApp({
+        instanceId: 'inst-creds',
+        revision: 1,
+        code: pkgs.code,
+        model: pkgs.model,
+        cameras: [{ node: 'camera', cameraId: 'cam_secret', camera: 'gate', url: sim.url, hasCredentials: true, paused: false }],
+      });
+      await m.apply([app], 'verified');
+      await waitFor(
+        () => last('inst-creds')?.cameras?.[0]?.state === 'connected' && (last('inst-creds')?.nodes?.[0]?.metrics?.frames ?? 0) > 0,
+        120_000,
+        'frames from the RTSP camera',
+      );
+      assert.equal(cp.credentialReads.filter((r) => r.cameraId === 'cam_secret').length, 1, 'fetched once, just in time');
+      const pids = m.list()[0]?.pids ?? [];
+      assert.equal(pids.length, 1);
+      for (const pid of pids) {
+        for (const f of ['environ', 'cmdline']) {
+          const bytes = readFileSync(`/proc/${pid}/${f}`);
+          assert.ok(!bytes.includes(password), `not in /proc/${pid}/${f}`);
+          assert.ok(!bytes.includes(sim.url.slice(0, 20)), `the camera URL is not in /proc/${pid}/${f} either`);
+        }
       }
+      assert.deepEqual(grepDir(dataDir, [password]), []);
+      assert.deepEqual(grepDir(runRoot, [password]), []);
+      await m.apply([], 'verified');
+      await waitFor(() => last('inst-creds')?.stage === 'stopped', 30_000, 'stopped');
+      assert.ok(!JSON.stringify(cp.logs).includes(password), 'not in shipped logs');
+      assert.ok(!JSON.stringify(cp.appStatus).includes(password), 'not in status reports');
+      assert.ok(!agentLines.join('\n').includes(password), "not in the agent's log");
+    } finally {
+      await sim.stop();
     }
-    assert.deepEqual(grepDir(dataDir, [password]), []);
-    assert.deepEqual(grepDir(runRoot, [password]), []);
-    await m.apply([], 'verified');
-    await waitFor(() => last('inst-creds')?.stage === 'stopped', 30_000, 'stopped');
-    assert.ok(!JSON.stringify(cp.logs).includes(password), 'not in shipped logs');
-    assert.ok(!JSON.stringify(cp.appStatus).includes(password), 'not in status reports');
-    assert.ok(!agentLines.join('\n').includes(password), "not in the agent's log");
-  } finally {
-    await sim.stop();
-  }
-});
+  },
+);

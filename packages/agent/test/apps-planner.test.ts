@@ -84,10 +84,13 @@ test('an instance the control plane dropped is stopped; steps come in instance o
 test('compromised: every instance stops and nothing starts, whatever the desired state says', () => {
   const a = app('i-1', 1);
   const b = app('i-2', 1);
-  assert.deepEqual(planApps({ integrity: 'compromised', instances: [running(b), running(a, { phase: 'deploying' })] }, [a, b, app('i-3', 1)]), [
-    { kind: 'stop', instanceId: 'i-1', reason: 'integrity compromised' },
-    { kind: 'stop', instanceId: 'i-2', reason: 'integrity compromised' },
-  ]);
+  assert.deepEqual(
+    planApps({ integrity: 'compromised', instances: [running(b), running(a, { phase: 'deploying' })] }, [a, b, app('i-3', 1)]),
+    [
+      { kind: 'stop', instanceId: 'i-1', reason: 'integrity compromised' },
+      { kind: 'stop', instanceId: 'i-2', reason: 'integrity compromised' },
+    ],
+  );
   assert.deepEqual(planApps({ integrity: 'compromised', instances: [] }, [a]), []);
 });
 
@@ -97,7 +100,11 @@ test('the deployment key ignores key order and the revision, not the content', (
     Array.isArray(v)
       ? v.map(reverse)
       : v !== null && typeof v === 'object'
-        ? Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, reverse(x)]))
+        ? Object.fromEntries(
+            Object.entries(v)
+              .reverse()
+              .map(([k, x]) => [k, reverse(x)]),
+          )
         : v;
   const reordered = reverse({ ...a, revision: 9 }) as DesiredApp;
   assert.notEqual(JSON.stringify(reordered), JSON.stringify({ ...a, revision: 9 }));

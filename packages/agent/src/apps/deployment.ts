@@ -5,10 +5,10 @@ import type { appsApi } from '@sightline/protocol';
 import type { AppDescriptor } from '@sightline/sdk';
 import type { Clock } from '../clock.js';
 import type { DeviceClient } from '../client/device-client.js';
-import { AgentError, isTransient } from '../errors.js';
+import { AgentError, ControlPlaneError, isTransient } from '../errors.js';
 import type { ModelDescriptor as VisionDescriptor, ModelPackage } from '../vision/model-package.js';
 import { AppError } from './errors.js';
-import { passThroughDirs } from './dirs.js';
+import { nodeStorageDir, passThroughDirs } from './dirs.js';
 import { resolveWiring } from './graph.js';
 import { AppKvStore } from './kv-store.js';
 import type { CachedFile, PackageCache } from './package-cache.js';
@@ -31,7 +31,7 @@ export interface DeployDeps {
   readonly clock: Clock;
   readonly progress: (p: Progress) => void;
   readonly runtime: RuntimeDeps;
-  /** Attempts per blob on transient network faults (default 3). */
+  /** Attempts per blob on transient network faults (default: until the stage times out). */
   readonly downloadAttempts?: number;
 }
 
@@ -65,7 +65,13 @@ export async function withStage<T>(
   });
   const work = fn(ctl.signal);
   try {
-    await Promise.race([work.then(() => undefined, () => undefined), expiry]);
+    await Promise.race([
+      work.then(
+        () => undefined,
+        () => undefined,
+      ),
+      expiry,
+    ]);
     if (timedOut) {
       await Promise.race([work.catch(() => undefined), clock.sleep(10_000)]);
       throw new AppError('STAGE_TIMEOUT', `The ${name} stage ran past its timeout of ${seconds} s.`, { details: { stage: name } });
@@ -124,7 +130,7 @@ async function download(
   onBytes: (n: number) => void,
   timeoutMs: number,
 ): Promise<void> {
-  const attempts = deps.downloadAttempts ?? 3;
+  const attempts = deps.downloadAttempts ?? Number.POSITIVE_INFINITY;
   for (let attempt = 1; ; attempt++) {
     let got = 0;
     try {
@@ -142,19 +148,25 @@ async function download(
       cancelledIf(signal);
       // More bytes than declared, cut off by the fetcher's cap: a different file.
       if (err instanceof AgentError && err.code === 'RESPONSE_TOO_LARGE') {
-        throw new AppError('PACKAGE_FILE_INVALID', `Package file ${f.sha256.slice(0, 12)}… is longer than the ${f.bytes} bytes its manifest declares; refusing it.`, {
-          cause: err,
-        });
+        throw new AppError(
+          'PACKAGE_FILE_INVALID',
+          `Package file ${f.sha256.slice(0, 12)}… is longer than the ${f.bytes} bytes its manifest declares; refusing it.`,
+          {
+            cause: err,
+          },
+        );
       }
       if (err instanceof AppError) throw err;
-      if (!isTransient(err) || attempt >= attempts) {
+      // A refusal (4xx: no such blob for this device) will not change by retrying; the network and 5xx may.
+      if (err instanceof ControlPlaneError || !isTransient(err) || attempt >= attempts) {
         throw new AppError(
           'PACKAGE_DOWNLOAD_FAILED',
           `Package file ${f.sha256.slice(0, 12)}… could not be downloaded: ${err instanceof Error ? err.message : String(err)}`,
           { cause: err },
         );
       }
-      await deps.clock.sleep(1000 * attempt, signal);
+      // The control plane is away: wait and try again; the stage timeout bounds the whole.
+      await deps.clock.sleep(Math.min(30_000, 1000 * 2 ** (attempt - 1)), signal);
     }
   }
 }
@@ -184,10 +196,7 @@ async function materialise(p: VerifiedPackage, dir: string, cache: PackageCache)
  */
 export async function deployApp(app: DesiredApp, deps: DeployDeps, signal: AbortSignal): Promise<Deployed> {
   const t = app.stageTimeoutsSeconds;
-  const refs = [
-    ...app.code.map((c) => ({ node: c.node, ref: c.package })),
-    ...app.models.map((m) => ({ node: m.node, ref: m.package })),
-  ];
+  const refs = [...app.code.map((c) => ({ node: c.node, ref: c.package })), ...app.models.map((m) => ({ node: m.node, ref: m.package }))];
 
   const packages = await withStage('downloading', t.downloading, deps.clock, signal, async (s) => {
     deps.progress({ stage: 'downloading', bytesDone: 0, bytesTotal: 0 });
@@ -249,7 +258,7 @@ export async function deployApp(app: DesiredApp, deps: DeployDeps, signal: Abort
         cancelledIf(s);
         const appDir = join(runDir, 'code', node);
         await materialise(c.pkg, appDir, deps.cache);
-        const storageDir = join(deps.instanceDir, 'storage', node);
+        const storageDir = nodeStorageDir(deps.instanceDir, node);
         await passThroughDirs(deps.instanceDir, join(deps.instanceDir, 'storage'));
         await mkdir(storageDir, { recursive: true, mode: 0o700 });
         const kv = await AppKvStore.open(
@@ -267,7 +276,13 @@ export async function deployApp(app: DesiredApp, deps: DeployDeps, signal: Abort
         await materialise(m.pkg, dir, deps.cache);
         models.set(node, { dir, descriptor: m.descriptor, modelPath: join(dir, m.descriptor.file) });
       }
-      return AppRuntime.start({ app, nodes, models, wiring: checked.wiring }, deps.runtime, s);
+      const rt = await AppRuntime.start({ app, nodes, models, wiring: checked.wiring }, deps.runtime, s);
+      if (s.aborted) {
+        // Started after the stage ran out (or was cancelled): nobody owns it, so it goes now.
+        await rt.stop();
+        cancelledIf(s);
+      }
+      return rt;
     });
     return { runtime, runDir };
   } catch (err) {

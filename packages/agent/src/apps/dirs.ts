@@ -1,6 +1,9 @@
 import { chmod, mkdir } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 
+/** A code node's writable storage folder inside its instance's folder. */
+export const nodeStorageDir = (instanceDir: string, node: string): string => join(instanceDir, 'storage', node);
+
 /**
  * Makes `dir` and every folder from `base` down to it mode 0711: an app
  * running under its own uid may pass through to its own folders (bound

@@ -3,7 +3,8 @@ import { AppError } from './errors.js';
 import type { DesiredApp } from './planner.js';
 
 /** Where a producer's frames go: a code node's input, or an output node (MJPEG). */
-export type FrameTarget = { readonly kind: 'input'; readonly node: string; readonly port: string } | { readonly kind: 'output'; readonly node: string };
+export type FrameTarget =
+  { readonly kind: 'input'; readonly node: string; readonly port: string } | { readonly kind: 'output'; readonly node: string };
 
 /** The app graph resolved against the code descriptors: who feeds whom. */
 export interface Wiring {
@@ -51,7 +52,8 @@ export function resolveWiring(app: DesiredApp, descriptors: ReadonlyMap<string, 
       // A video producer: its frames go to a code input or an output node.
       let target: FrameTarget;
       if (toCode !== undefined) {
-        if (to.port === undefined || !Object.hasOwn(toCode.inputs, to.port)) throw bad(i, `goes to "${e.to}", which is not a video input of ${to.node}`);
+        if (to.port === undefined || !Object.hasOwn(toCode.inputs, to.port))
+          throw bad(i, `goes to "${e.to}", which is not a video input of ${to.node}`);
         target = { kind: 'input', node: to.node, port: to.port };
       } else if (outputNodes.has(to.node) && to.port === undefined) {
         target = { kind: 'output', node: to.node };

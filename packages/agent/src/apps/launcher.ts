@@ -12,6 +12,8 @@ import type { ExitReason, NodeSpec, SandboxedProcessLike, SupervisorOptions } fr
  */
 export interface NodeLauncher {
   supervise(spec: NodeSpec, options: SupervisorOptions): NodeSupervisor;
+  /** Deletes a removed node's storage for good (a quota image included); after its supervisor stopped. */
+  discardStorage?(spec: Pick<NodeSpec, 'instance' | 'node' | 'storageDir'>): Promise<void>;
 }
 
 /**

@@ -8,7 +8,7 @@ import type { OutputHub } from '../output/hub.js';
 import type { ModelPackage } from '../vision/model-package.js';
 import type { ModelRunnerClient } from '../vision/model-runner-client.js';
 import { AppLog } from './app-logs.js';
-import { passThroughDirs } from './dirs.js';
+import { nodeStorageDir, passThroughDirs } from './dirs.js';
 import { deployApp, type Progress } from './deployment.js';
 import { reportCode, reportMessage } from './errors.js';
 import type { NodeLauncher } from './launcher.js';
@@ -260,7 +260,10 @@ export class AppManager {
       if (old.runtime !== undefined) {
         await old.runtime.stop();
         await rm(old.runDir ?? '', { recursive: true, force: true });
-        this.o.hub.unregister(app.instanceId, old.outputs.filter((n) => !app.outputs.includes(n)));
+        this.o.hub.unregister(
+          app.instanceId,
+          old.outputs.filter((n) => !app.outputs.includes(n)),
+        );
       }
       inst.phase = 'running';
       // Pauses that arrived while it was deploying.
@@ -273,7 +276,7 @@ export class AppManager {
       this.reportRunning(inst);
       this.startStatusLoop(inst);
     } catch (err) {
-      if (signal.aborted && (err as { code?: string }).code === 'DEPLOYMENT_CANCELLED') return;
+      if (signal.aborted) return; // superseded or stopped: whoever cancelled reports
       inst.phase = 'failed';
       const code = reportCode(err);
       const message = reportMessage(err);
@@ -311,7 +314,12 @@ export class AppManager {
     inst.runDir = undefined;
     inst.phase = 'failed';
     inst.log.line('info', `stopped (${reason})`);
-    this.report(inst, reason === 'integrity compromised' ? { stage: 'stopped', code: 'INTEGRITY_COMPROMISED', message: 'Stopped: the agent failed its integrity check.' } : { stage: 'stopped' });
+    this.report(
+      inst,
+      reason === 'integrity compromised'
+        ? { stage: 'stopped', code: 'INTEGRITY_COMPROMISED', message: 'Stopped: the agent failed its integrity check.' }
+        : { stage: 'stopped' },
+    );
     this.instances.delete(inst.id);
     await Promise.race([inst.reporter.flushed(), this.o.clock.sleep(5000)]);
     inst.reporter.close();
@@ -319,7 +327,17 @@ export class AppManager {
     await inst.logLoop;
     await inst.log.ship(this.o.client()).catch(() => undefined);
     // A removed instance takes its data with it (storage, sealed stores, logs already shipped).
-    if (reason === 'removed') await rm(this.instanceDir(inst.id), { recursive: true, force: true });
+    if (reason === 'removed') {
+      for (const { node } of inst.app.code) {
+        const storageDir = nodeStorageDir(this.instanceDir(inst.id), node);
+        await this.o.launcher
+          .discardStorage?.({ instance: inst.id, node, storageDir })
+          .catch((err: unknown) =>
+            this.o.logger.error('app storage could not be discarded', { instance: inst.id, node, error: reportMessage(err) }),
+          );
+      }
+      await rm(this.instanceDir(inst.id), { recursive: true, force: true });
+    }
   }
 
   /** Stops every instance (the agent is stopping); nothing is reported as removed. */
@@ -347,4 +365,3 @@ export async function prepareRunRoot(runRoot: string): Promise<void> {
   await rm(runRoot, { recursive: true, force: true });
   await passThroughDirs(runRoot, runRoot);
 }
-

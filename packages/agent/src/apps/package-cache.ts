@@ -104,10 +104,7 @@ export class PackageCache {
       },
     });
     const dec = createDecryptStream({ dataKey: this.key, objectId: objectId(f.sha256), hash: false });
-    const out =
-      dest === undefined
-        ? new Writable({ write: (_c, _e, cb) => cb() })
-        : createWriteStream(dest, { mode: 0o644, flags: 'wx' });
+    const out = dest === undefined ? new Writable({ write: (_c, _e, cb) => cb() }) : createWriteStream(dest, { mode: 0o644, flags: 'wx' });
     try {
       await pipeline(createReadStream(source), dec, tap, out);
     } catch (err) {

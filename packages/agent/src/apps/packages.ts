@@ -39,7 +39,10 @@ export function verifyPackageRef(ref: PackageRef, trustedKeyIds: readonly string
   }
   const parsed = appsApi.packageManifest.safeParse(json);
   if (!parsed.success) {
-    throw new AppError('PACKAGE_MANIFEST_INVALID', `The manifest of ${ref.name}@${ref.version} is invalid (${issueText(parsed.error.issues)}).`);
+    throw new AppError(
+      'PACKAGE_MANIFEST_INVALID',
+      `The manifest of ${ref.name}@${ref.version} is invalid (${issueText(parsed.error.issues)}).`,
+    );
   }
   const m = parsed.data;
   if (m.kind !== ref.kind || m.name !== ref.name || m.version !== ref.version) {

@@ -139,6 +139,7 @@ export class AppRuntime {
         });
       }
     }
+    if (signal.aborted) throw cancelled();
     const greeted = new Promise<void>((resolve, reject) => {
       this.greetedAll = resolve;
       this.startFailure = reject;
@@ -385,7 +386,11 @@ export class AppRuntime {
         appDir: p.appDir,
         storageDir: p.storageDir,
         allowNetwork: p.descriptor.network?.outbound === true,
-        limits: { memoryMiB: p.descriptor.resources.memoryMiB, cpuCores: p.descriptor.resources.cpuShare, diskMiB: p.descriptor.resources.diskMiB },
+        limits: {
+          memoryMiB: p.descriptor.resources.memoryMiB,
+          cpuCores: p.descriptor.resources.cpuShare,
+          diskMiB: p.descriptor.resources.diskMiB,
+        },
       },
       { onEvent, restart: { baseMs: 1000, maxMs: 30_000 } },
     );

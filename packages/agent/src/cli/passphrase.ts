@@ -1,4 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
+import { readHidden } from '@sightline/core';
 import { AgentError } from '../errors.js';
 
 const MAX_PASSPHRASE_FILE = 4096;
@@ -9,31 +10,7 @@ export function promptHidden(
   input: NodeJS.ReadStream = process.stdin,
   output: NodeJS.WriteStream = process.stderr,
 ): Promise<string> {
-  output.write(question);
-  return new Promise((resolve, reject) => {
-    let value = '';
-    const finish = (err?: AgentError): void => {
-      input.off('data', onData);
-      input.setRawMode(false);
-      input.pause();
-      output.write('\n');
-      if (err === undefined) resolve(value);
-      else reject(err);
-    };
-    const onData = (chunk: string): void => {
-      for (const ch of chunk) {
-        if (ch === '\r' || ch === '\n') return finish();
-        if (ch === '\u0003' || (ch === '\u0004' && value === ''))
-          return finish(new AgentError('PASSPHRASE_MISSING', 'Cancelled at the prompt.'));
-        if (ch === '\u007f' || ch === '\b') value = [...value].slice(0, -1).join('');
-        else if (ch >= ' ') value += ch;
-      }
-    };
-    input.setEncoding('utf8');
-    input.setRawMode(true);
-    input.resume();
-    input.on('data', onData);
-  });
+  return readHidden(question, () => new AgentError('PASSPHRASE_MISSING', 'Cancelled at the prompt.'), input, output);
 }
 
 /**

@@ -39,7 +39,9 @@ async function selfSigned(now: number): Promise<{ certPem: string; keyPkcs8: str
   const keys = await webcrypto.subtle.generateKey(EC_ALG, true, ['sign', 'verify']);
   const host = hostname();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: randomBytes(16).toString('hex').replace(/^[89a-f]/, '1'),
+    serialNumber: randomBytes(16)
+      .toString('hex')
+      .replace(/^[89a-f]/, '1'),
     name: [{ CN: [`sightline-agent ${host}`] }],
     notBefore: new Date(now - 60_000),
     notAfter: new Date(now + VALIDITY_MS),

@@ -36,6 +36,14 @@ export class OutputHub {
     }
   }
 
+  /** Every output there is now. */
+  list(): { instanceId: string; node: string }[] {
+    return [...this.outputs.keys()].map((k) => {
+      const [instanceId = '', node = ''] = k.split('\u0000');
+      return { instanceId, node };
+    });
+  }
+
   has(instanceId: string, node: string): boolean {
     return this.outputs.has(OutputHub.key(instanceId, node));
   }

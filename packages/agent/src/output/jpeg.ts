@@ -98,12 +98,17 @@ export class JpegEncoder {
       { stdio: ['pipe', 'pipe', 'ignore'] },
     );
     child.stdin?.on('error', () => undefined);
-    child.stdout?.on('data', (d: Buffer) => this.receive(d));
-    child.once('exit', () => {
-      if (this.child === child) this.child = undefined;
-      this.finish(undefined);
+    child.stdout?.on('data', (d: Buffer) => {
+      if (this.child === child) this.receive(d);
     });
-    child.once('error', () => this.finish(undefined));
+    // An encoder replaced (new size) or closed ends on its own time: only the current one's end fails a frame.
+    const ended = (): void => {
+      if (this.child !== child) return;
+      this.child = undefined;
+      this.finish(undefined);
+    };
+    child.once('exit', ended);
+    child.once('error', ended);
     return child;
   }
 

@@ -102,6 +102,17 @@ export class LocalOutputServer {
       });
     }
     if (req.method !== 'GET') return this.plain(res, 405, 'Only GET.', { allow: 'GET' });
+    if (path === '/' || path === '/apps') {
+      const outputs = this.o.hub.list().map((o) => ({ ...o, path: `/apps/${o.instanceId}/outputs/${o.node}.mjpeg` }));
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+        'strict-transport-security': 'max-age=31536000',
+      });
+      res.end(`${JSON.stringify({ outputs })}\n`);
+      return;
+    }
     const m = ROUTE.exec(path);
     if (m === null) return this.plain(res, 404, 'No such page. Outputs are at /apps/<instance>/outputs/<node>.mjpeg.');
     const [instanceId, node] = [m[1] ?? '', m[2] ?? ''];

@@ -10,6 +10,16 @@ export const EXAMPLE_DIR = join(import.meta.dirname, '../../../../examples/priva
 export const MODEL_FILE = 'face_detection_back_256x256_barracuda.onnx';
 export const PAN_MESSI = join(import.meta.dirname, '../fixtures/video/pan-messi.mp4');
 
+/** examples/privacy-blur's code descriptor, as a package manifest carries it. */
+export function exampleDescriptor(): Record<string, unknown> {
+  return JSON.parse(readFileSync(join(EXAMPLE_DIR, 'descriptor.json'), 'utf8')) as Record<string, unknown>;
+}
+
+/** The SHA-256 of a package's first file (its blob name). */
+export function firstBlob(ref: appsApi.PackageRef): string {
+  return (JSON.parse(Buffer.from(ref.manifestB64, 'base64').toString('utf8')) as appsApi.PackageManifest).files[0]?.sha256 ?? '';
+}
+
 /** A signed package whose files the fake control plane serves as blobs, as `sightline package push` would leave it. */
 export function signedPackage(
   cp: FakeControlPlane,
@@ -17,9 +27,23 @@ export function signedPackage(
   p: { kind: appsApi.PackageKind; name: string; version: string; descriptor: Record<string, unknown>; files: Record<string, Buffer> },
 ): appsApi.PackageRef {
   const files = Object.entries(p.files).map(([path, bytes]) => ({ path, bytes: bytes.length, sha256: cp.putBlob(bytes) }));
-  const manifest = { v: 1, kind: p.kind, name: p.name, version: p.version, descriptor: p.descriptor, files, createdAt: new Date().toISOString() };
+  const manifest = {
+    v: 1,
+    kind: p.kind,
+    name: p.name,
+    version: p.version,
+    descriptor: p.descriptor,
+    files,
+    createdAt: new Date().toISOString(),
+  };
   const bytes = Buffer.from(JSON.stringify(manifest), 'utf8');
-  return { kind: p.kind, name: p.name, version: p.version, manifestB64: bytes.toString('base64'), signature: signPackageManifest(bytes, key) };
+  return {
+    kind: p.kind,
+    name: p.name,
+    version: p.version,
+    manifestB64: bytes.toString('base64'),
+    signature: signPackageManifest(bytes, key),
+  };
 }
 
 /** examples/privacy-blur bundled (app.mjs) with its descriptor, and BlazeFace as a model package. */
@@ -30,8 +54,13 @@ export async function privacyBlurPackages(
 ): Promise<{ code: appsApi.PackageRef; model: appsApi.PackageRef; bundle: Buffer; onnx: Buffer }> {
   const built = await bundleApp(EXAMPLE_DIR, outDir);
   const bundle = readFileSync(built.outFile);
-  const descriptor = JSON.parse(readFileSync(join(EXAMPLE_DIR, 'descriptor.json'), 'utf8')) as Record<string, unknown>;
-  const code = signedPackage(cp, key, { kind: 'code', name: 'privacy-blur', version: '0.1.0', descriptor, files: { 'app.mjs': bundle } });
+  const code = signedPackage(cp, key, {
+    kind: 'code',
+    name: 'privacy-blur',
+    version: '0.1.0',
+    descriptor: exampleDescriptor(),
+    files: { 'app.mjs': bundle },
+  });
   const onnx = readFileSync(join(EXAMPLE_DIR, 'model', MODEL_FILE));
   const model = signedPackage(cp, key, {
     kind: 'model',
@@ -52,7 +81,10 @@ export async function privacyBlurPackages(
 
 /** The privacy-blur graph: camera → blur ⇄ face → out. */
 export function privacyBlurApp(
-  o: { instanceId: string; revision: number; code: appsApi.PackageRef; model: appsApi.PackageRef } & Omit<Partial<appsApi.DesiredApp>, 'code' | 'models'>,
+  o: { instanceId: string; revision: number; code: appsApi.PackageRef; model: appsApi.PackageRef } & Omit<
+    Partial<appsApi.DesiredApp>,
+    'code' | 'models'
+  >,
 ): appsApi.DesiredApp {
   const { code, model, ...rest } = o;
   return {
