@@ -11,15 +11,20 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initDataDir, loadConfig, startControlPlane } from '@sightline/server';
 import { ensureConsoleBuilt } from '../packages/console/scripts/ensure-built.js';
+import { gstreamerAvailable } from '../packages/agent/src/camera/index.js';
+import { deployDemoApp, type DemoApp } from './demo-app.js';
 
 const dataDir = resolve(process.env['SIGHTLINE_DEMO_DIR'] ?? '.sightline-demo');
 const port = Number(process.env['SIGHTLINE_DEMO_PORT'] ?? '8443');
+// The appliance's local HTTPS page (the app's blurred output as MJPEG), beside the control plane's port.
+const outputPort = Number(process.env['SIGHTLINE_DEMO_OUTPUT_PORT'] ?? String(port + 1));
 
 const line = (s = ''): void => {
   process.stdout.write(`${s}\n`);
 };
 
-if (!existsSync(join(dataDir, 'config.json'))) {
+const freshPlane = !existsSync(join(dataDir, 'config.json'));
+if (freshPlane) {
   const init = await initDataDir({ dataDir, port });
   line('Sightline demo: created a new control plane in ' + init.dataDir);
   line();
@@ -44,13 +49,17 @@ const ca = join(dataDir, 'ca.pem');
 // A local appliance: provisioned once through the same archive flow an operator uses
 // (encrypted archive + one-time passphrase), then started as its own process.
 const agentMain = fileURLToPath(new URL('../packages/agent/src/cli/main.ts', import.meta.url));
-const applianceDir = join(dataDir, 'appliance');
-const deviceName = 'demo-appliance';
-if (!existsSync(join(applianceDir, 'root-key.json'))) {
+// Beside the control plane's folder, not in it: that one is 0700, and the appliance's apps run under their own uids.
+const applianceDir = resolve(process.env['SIGHTLINE_DEMO_APPLIANCE_DIR'] ?? `${dataDir}-appliance`);
+const deviceName0 = 'demo-appliance';
+// initDataDir's first administrator.
+const adminName = 'admin';
+// A new control plane means a new appliance too: an old one is registered with a control plane that is gone.
+if (freshPlane || !existsSync(join(applianceDir, 'root-key.json'))) {
   rmSync(applianceDir, { recursive: true, force: true });
-  const existing = (await plane.services.devices.list('default')).find((d) => d.name === deviceName);
-  if (existing !== undefined) await plane.services.devices.deregister('default', deviceName);
-  const name = existing === undefined ? deviceName : `${deviceName}-${Date.now().toString(36)}`;
+  const existing = (await plane.services.devices.list('default')).find((d) => d.name === deviceName0);
+  if (existing !== undefined) await plane.services.devices.deregister('default', deviceName0);
+  const name = existing === undefined ? deviceName0 : `${deviceName0}-${Date.now().toString(36)}`;
   const prov = await plane.services.devices.provision({ project: 'default', name, network: { mode: 'dhcp' }, ntp: [] });
   mkdirSync(dataDir, { recursive: true });
   const archive = join(dataDir, 'appliance.sightline-archive.age');
@@ -78,13 +87,60 @@ if (!existsSync(join(applianceDir, 'root-key.json'))) {
 }
 let agent: ChildProcess | undefined;
 if (existsSync(join(applianceDir, 'root-key.json'))) {
-  agent = spawn(process.execPath, ['--import', 'tsx', agentMain, 'start', '--data-dir', applianceDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  agent = spawn(process.execPath, ['--import', 'tsx', agentMain, 'start', '--data-dir', applianceDir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, SIGHTLINE_AGENT_OUTPUT_PORT: String(outputPort) },
+  });
   const prefix = (chunk: Buffer): void => {
     for (const l of chunk.toString().split('\n')) if (l.trim() !== '') process.stdout.write(`[appliance] ${l}\n`);
   };
   agent.stdout?.on('data', prefix);
   agent.stderr?.on('data', prefix);
 }
+// The application (issue 6): a simulated RTSP camera looping a clip with a face, and
+// privacy-blur built, signed, pushed and deployed to the appliance with the CLI.
+let app: DemoApp | undefined;
+let outputLines: string[] = [];
+const gst = gstreamerAvailable();
+if (agent === undefined) {
+  line('No appliance is running, so no app is deployed.');
+} else if (!gst.ok) {
+  line(`No camera simulator: ${gst.reason}. The control plane and appliance run; the app is not deployed.`);
+} else {
+  const admin = await plane.services.userRepo.getByName(adminName);
+  const { token } = await plane.services.apiKeys.create(admin.id, { name: `demo-${Date.now().toString(36)}`, expiresInDays: 1 });
+  const cliEnv = { SIGHTLINE_URL: plane.url, SIGHTLINE_CA: ca, SIGHTLINE_TOKEN: token };
+  const deviceName = (await plane.services.devices.list('default')).find((d) => d.state === 'registered')?.name ?? deviceName0;
+  try {
+    app = await deployDemoApp({ workDir: join(dataDir, 'demo-app'), cliEnv, device: deviceName, log: (l) => line(l) });
+    const status = await runSightlineAgentStatus();
+    const out = status?.localOutput;
+    if (out !== undefined) {
+      outputLines = [
+        `Blurred output: https://localhost:${out.port}/apps/${app.instanceId}/outputs/out.mjpeg`,
+        `                (self-signed certificate sha256 ${out.certSha256}; send "Authorization: Bearer ${out.token}")`,
+        `  e.g. ffplay -headers "Authorization: Bearer ${out.token}" -tls_verify 0 https://localhost:${out.port}/apps/${app.instanceId}/outputs/out.mjpeg`,
+      ];
+    }
+  } catch (err) {
+    line(`The demo app was not deployed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+async function runSightlineAgentStatus(): Promise<{ localOutput?: { port: number; token: string; certSha256: string } } | undefined> {
+  const r = await new Promise<{ code: number | null; stdout: string }>((resolveRun) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', agentMain, 'status', '--data-dir', applianceDir, '--json'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+      env: { ...process.env, SIGHTLINE_AGENT_OUTPUT_PORT: String(outputPort) },
+    });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.on('close', (code) => resolveRun({ code, stdout }));
+  });
+  if (r.code !== 0) return undefined;
+  return JSON.parse(r.stdout) as { localOutput?: { port: number; token: string; certSha256: string } };
+}
+
 line();
 line(`Control plane: ${plane.url}  (HTTPS only, TLS 1.2+; CA certificate: ${ca})`);
 line(`Web console:   ${plane.url}/console/`);
@@ -98,6 +154,8 @@ line('  npm run sightline -- logs tail device-demo-appliance');
 line('  npm run sightline -- audit verify --server');
 line('  npm run sightline -- user create alice --role Operator@default');
 line();
+for (const l of outputLines) line(l);
+line();
 line('Press Ctrl-C to stop.');
 
 let stopping = false;
@@ -106,6 +164,7 @@ const stop = (): void => {
   stopping = true;
   line('\nStopping…');
   agent?.kill('SIGTERM');
+  void app?.stop();
   plane.close().then(
     () => process.exit(0),
     () => process.exit(1),

@@ -1,12 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { bundleTargetName } from '@sightline/core';
 import { FakeControlPlane, waitFor } from './helpers/fake-control-plane.js';
+import { REAL_AGENT_ENTRY as REAL, startLauncher } from './helpers/launcher-process.js';
 import { TestTufRepo, updateDevice } from './helpers/tuf-repo.js';
 
 /**
@@ -16,11 +15,6 @@ import { TestTufRepo, updateDevice } from './helpers/tuf-repo.js';
  * entry point imports this checkout's agent; only the release version
  * differs); 1.2.0 crashes at start and 1.3.0 never reports healthy.
  */
-
-const agentBin = fileURLToPath(new URL('../bin/sightline-agent.js', import.meta.url));
-const main = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
-// CommonJS: a dynamic import of the real agent's entry point.
-const REAL = `import(${JSON.stringify(pathToFileURL(agentBin).href)});\n`;
 
 test(
   'update N → N+1 committed; a release that crashes or never reports healthy is reverted and its job failed with the reason',
@@ -42,39 +36,12 @@ test(
       },
     ]);
     const dev = await updateDevice(cp, repo, work, 'cam-e2e');
-    let output = '';
-    const launcher = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        main,
-        'launch',
-        '--slots',
-        dev.slotsDir,
-        '--data-dir',
-        dev.dataDir,
-        '--health-timeout',
-        '30',
-        '--',
-        'sightline-agent',
-        'start',
-        '--data-dir',
-        dev.dataDir,
-      ],
-      {
-        env: {
-          ...process.env,
-          SIGHTLINE_AGENT_POLL_WAIT_SECONDS: '2',
-          SIGHTLINE_AGENT_HEARTBEAT_SECONDS: '3600',
-          SIGHTLINE_AGENT_BACKOFF_BASE_MS: '200',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    launcher.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    launcher.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    const exited = new Promise<number | null>((resolve) => launcher.on('exit', (code) => resolve(code)));
+    const launcher = startLauncher({
+      slotsDir: dev.slotsDir,
+      dataDir: dev.dataDir,
+      healthTimeoutSeconds: 30,
+      env: { SIGHTLINE_AGENT_POLL_WAIT_SECONDS: '2', SIGHTLINE_AGENT_HEARTBEAT_SECONDS: '3600', SIGHTLINE_AGENT_BACKOFF_BASE_MS: '200' },
+    });
     const job = (id: string, version: string) => ({
       id,
       kind: 'update' as const,
@@ -85,7 +52,7 @@ test(
       await waitFor(
         () => cp.jobUpdates.some((u) => u.id === id && u.body.status !== 'running'),
         120_000,
-        `job ${id} to end\n${output.slice(-4000)}`,
+        `job ${id} to end\n${launcher.output().slice(-4000)}`,
       );
       return cp.jobUpdates.find((u) => u.id === id && u.body.status !== 'running')?.body ?? {};
     };
@@ -125,8 +92,7 @@ test(
       assert.equal(await dev.records.floor(), 2);
       // The agent running now is 1.1.0's, online again (it reported u4).
     } finally {
-      launcher.kill('SIGTERM');
-      await exited;
+      await launcher.stop();
       await cp.close();
       rmSync(work, { recursive: true, force: true });
     }

@@ -1,11 +1,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startTestServer, type TestServer } from '../../server/test/harness.js';
+import type { TestServer } from '../../server/test/harness.js';
 import { registerDevice, type RegisteredDevice } from '../../server/test/packages-publish.js';
-import { json, ROOT, runCliMany, spawnCli, type Result } from './cli-process.js';
+import { json, ROOT, runCliMany, spawnCli, startCliServer, stopCliServer, type Result } from './cli-process.js';
 
 /**
  * `sightline app` against the server harness, with the test acting as the
@@ -31,14 +31,8 @@ const file = (name: string, value: unknown): string => {
 const overrides = (): string => file('door.json', { cameras: { camera: 'front-door' }, parameters: { threshold: 0.6 } });
 
 before(async () => {
-  s = await startTestServer();
-  env = {
-    SIGHTLINE_URL: s.url,
-    SIGHTLINE_CA: join(s.dataDir, 'ca.pem'),
-    SIGHTLINE_TOKEN: await s.adminToken(),
-    SIGHTLINE_CONFIG_DIR: join(tmp, 'config'),
-    SIGHTLINE_SIGNING_KEY_PASSPHRASE: PASSPHRASE,
-  };
+  ({ s, env } = await startCliServer(tmp));
+  env['SIGHTLINE_SIGNING_KEY_PASSPHRASE'] = PASSPHRASE;
   const cam = await s.call(
     'POST',
     '/api/v1/projects/default/cameras',
@@ -56,10 +50,7 @@ before(async () => {
   ]);
   for (const r of runs) assert.equal(r.code, 0, r.stderr);
 });
-after(async () => {
-  await s.close();
-  rmSync(tmp, { recursive: true, force: true });
-});
+after(() => stopCliServer(s, tmp));
 
 /** The revision of an instance as the device sees it in its desired state. */
 async function revisionOf(instanceId: string): Promise<number> {

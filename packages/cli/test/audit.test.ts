@@ -15,7 +15,7 @@ import {
   treeHash,
 } from '@sightline/core';
 import { startTestServer, type TestServer } from '../../server/test/harness.js';
-import { json, runCli, runCliMany, type Result } from './cli-process.js';
+import { adminEnv, json, runCli, runCliMany, startCliServer, stopCliServer, type Result } from './cli-process.js';
 
 /**
  * `sightline audit`: list, prove, checkpoint, export, and offline verify with
@@ -30,22 +30,13 @@ const cli = (args: string[]): Promise<Result> => runCli(args, env);
 const offline = (args: string[]): Promise<Result> => runCli(args, { SIGHTLINE_CONFIG_DIR: join(tmp, 'none') });
 
 before(async () => {
-  s = await startTestServer();
-  const token = await s.adminToken();
-  env = {
-    SIGHTLINE_URL: s.url,
-    SIGHTLINE_CA: join(s.dataDir, 'ca.pem'),
-    SIGHTLINE_TOKEN: token,
-    SIGHTLINE_CONFIG_DIR: join(tmp, 'config'),
-  };
+  ({ s, env } = await startCliServer(tmp));
+  const token = env['SIGHTLINE_TOKEN'];
   // Some events to list and export: reads are audited too.
   for (let i = 0; i < 12; i++) await s.call('GET', '/api/v1/projects', undefined, token);
   await s.call('GET', '/api/v1/users', undefined, 'sls_not-a-token');
 });
-after(async () => {
-  await s.close();
-  rmSync(tmp, { recursive: true, force: true });
-});
+after(() => stopCliServer(s, tmp));
 
 /** Rewrites a JSON Lines file line by line. */
 function editLines(file: string, edit: (lines: string[]) => string[]): void {
@@ -367,12 +358,7 @@ test('audit verify: usage errors exit 2, a missing folder exits 7', async () => 
 test('retention: export, prune, and the kept log still verifies offline and live; a forged base fails naming the fault', async () => {
   const r = await startTestServer({ config: { 'audit.retentionDays': 1 } });
   try {
-    const renv = async (): Promise<Record<string, string>> => ({
-      SIGHTLINE_URL: r.url,
-      SIGHTLINE_CA: join(r.dataDir, 'ca.pem'),
-      SIGHTLINE_TOKEN: await r.adminToken(true),
-      SIGHTLINE_CONFIG_DIR: join(tmp, 'config-retention'),
-    });
+    const renv = (): Promise<Record<string, string>> => adminEnv(r, join(tmp, 'config-retention'), true);
     let e = await renv();
     const token = e['SIGHTLINE_TOKEN'] as string;
     for (let i = 0; i < 6; i++) await r.call('GET', '/api/v1/projects', undefined, token);

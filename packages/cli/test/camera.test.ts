@@ -1,10 +1,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startTestServer, type TestServer } from '../../server/test/harness.js';
-import { json, runCliMany, type Result } from './cli-process.js';
+import type { TestServer } from '../../server/test/harness.js';
+import { json, runCliMany, startCliServer, stopCliServer, type Result } from './cli-process.js';
 
 /** `sightline camera` against the server harness. */
 
@@ -16,18 +16,9 @@ const PASSWORD = 'heather-Curlew-3391-moss';
 const URL_PASSWORD = 'hunter2-Dunlin-7140-spit';
 
 before(async () => {
-  s = await startTestServer();
-  env = {
-    SIGHTLINE_URL: s.url,
-    SIGHTLINE_CA: join(s.dataDir, 'ca.pem'),
-    SIGHTLINE_TOKEN: await s.adminToken(),
-    SIGHTLINE_CONFIG_DIR: join(tmp, 'config'),
-  };
+  ({ s, env } = await startCliServer(tmp));
 });
-after(async () => {
-  await s.close();
-  rmSync(tmp, { recursive: true, force: true });
-});
+after(() => stopCliServer(s, tmp));
 
 test('camera create with --password-stdin, list with the RTSP warning, CREDENTIALS_IN_URL exit 7, describe, pause, rm', async () => {
   const runs: { args: string[]; input?: string }[] = [

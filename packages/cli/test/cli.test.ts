@@ -4,9 +4,9 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { base32Decode, totpCode } from '@sightline/core';
 import { startTestServer, type TestServer } from '../../server/test/harness.js';
+import { baseEnv, json, MAIN, ROOT, runCli, type Result } from './cli-process.js';
 
 /**
  * End to end: the real `sightline` CLI as a child process against a real
@@ -14,39 +14,11 @@ import { startTestServer, type TestServer } from '../../server/test/harness.js';
  * `sightline server start` in another).
  */
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const MAIN = join(ROOT, 'packages/cli/src/main.ts');
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 const tmp = mkdtempSync(join(tmpdir(), 'sightline-cli-'));
 const configDir = join(tmp, 'config');
-// The CLI under test must not see the developer's own SIGHTLINE_* settings.
-const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SIGHTLINE_')));
 
-function cli(args: string[], options: { input?: string; env?: Record<string, string> } = {}): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
-      cwd: ROOT,
-      env: { ...baseEnv, SIGHTLINE_CONFIG_DIR: configDir, ...options.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-      timeout: 30_000,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(options.input ?? '');
-  });
-}
-
-const json = <T = Record<string, unknown>>(r: Result): T => JSON.parse(r.stdout) as T;
+const cli = (args: string[], options: { input?: string; env?: Record<string, string> } = {}): Promise<Result> =>
+  runCli(args, { SIGHTLINE_CONFIG_DIR: configDir, ...options.env }, options.input === undefined ? {} : { input: options.input });
 
 /**
  * TOTP codes. The harness server's clock is frozen and `s.code` steps it, so

@@ -1,11 +1,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Decrypter } from 'age-encryption';
-import { startTestServer, type TestServer } from '../../server/test/harness.js';
-import { json, runCli, runCliMany, type Result } from './cli-process.js';
+import type { TestServer } from '../../server/test/harness.js';
+import { json, runCli, runCliMany, startCliServer, stopCliServer, type Result } from './cli-process.js';
 
 /** `sightline key` (customer-managed keys) and `sightline device` against the server harness. */
 
@@ -16,18 +16,9 @@ const cli = (args: string[], options: { cwd?: string } = {}): Promise<Result> =>
 const cliMany = (runs: string[][]): Promise<Result[]> => runCliMany(runs.map((args) => ({ args, env })));
 
 before(async () => {
-  s = await startTestServer();
-  env = {
-    SIGHTLINE_URL: s.url,
-    SIGHTLINE_CA: join(s.dataDir, 'ca.pem'),
-    SIGHTLINE_TOKEN: await s.adminToken(),
-    SIGHTLINE_CONFIG_DIR: join(tmp, 'config'),
-  };
+  ({ s, env } = await startCliServer(tmp));
 });
-after(async () => {
-  await s.close();
-  rmSync(tmp, { recursive: true, force: true });
-});
+after(() => stopCliServer(s, tmp));
 
 test('key create, list, rotate, disable, schedule-deletion (date and warning), cancel-deletion; --project on each', async () => {
   const policy = join(tmp, 'key-policy.json');

@@ -1,11 +1,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startTestServer, type TestServer } from '../../server/test/harness.js';
-import { json, ROOT, runCliMany, type Result } from './cli-process.js';
+import type { TestServer } from '../../server/test/harness.js';
+import { json, ROOT, runCliMany, startCliServer, stopCliServer, type Result } from './cli-process.js';
 
 /** `sightline signing-key` and `sightline package` against the server harness. */
 
@@ -24,19 +24,10 @@ const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).dig
 const passFile = join(tmp, 'pass.txt');
 
 before(async () => {
-  s = await startTestServer();
-  env = {
-    SIGHTLINE_URL: s.url,
-    SIGHTLINE_CA: join(s.dataDir, 'ca.pem'),
-    SIGHTLINE_TOKEN: await s.adminToken(),
-    SIGHTLINE_CONFIG_DIR: join(tmp, 'config'),
-  };
+  ({ s, env } = await startCliServer(tmp));
   writeFileSync(passFile, `${PASSPHRASE}\n`);
 });
-after(async () => {
-  await s.close();
-  rmSync(tmp, { recursive: true, force: true });
-});
+after(() => stopCliServer(s, tmp));
 
 /** A copy of the model folder whose descriptor says `version` (a new version of the same model file). */
 function modelCopy(version: string): string {

@@ -1,13 +1,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundleTargetName, packBundle, parseMetadata } from '@sightline/core';
 import type { deviceApi } from '@sightline/protocol';
-import { startTestServer, type TestServer } from '../../server/test/harness.js';
+import type { TestServer } from '../../server/test/harness.js';
 import { registerDevice, type RegisteredDevice } from '../../server/test/packages-publish.js';
-import { json, runCliMany, spawnCli, type Result } from './cli-process.js';
+import { json, runCliMany, spawnCli, startCliServer, stopCliServer, type Result } from './cli-process.js';
 
 /**
  * `sightline release` and `sightline device update` against the server
@@ -29,20 +29,11 @@ function bundle(version: string): string {
 }
 
 before(async () => {
-  s = await startTestServer();
-  env = {
-    SIGHTLINE_URL: s.url,
-    SIGHTLINE_CA: join(s.dataDir, 'ca.pem'),
-    SIGHTLINE_TOKEN: await s.adminToken(),
-    SIGHTLINE_CONFIG_DIR: join(tmp, 'config'),
-    SIGHTLINE_RELEASE_PASSPHRASE: PASSPHRASE,
-  };
+  ({ s, env } = await startCliServer(tmp));
+  env['SIGHTLINE_RELEASE_PASSPHRASE'] = PASSPHRASE;
   edge = await registerDevice(s, env['SIGHTLINE_TOKEN'] ?? '', 'edge-1');
 });
-after(async () => {
-  await s.close();
-  rmSync(tmp, { recursive: true, force: true });
-});
+after(() => stopCliServer(s, tmp));
 
 test('keys init, sign offline, publish, ls; a wrong passphrase or a mismatched version is refused', async () => {
   const keys = join(tmp, 'keys');

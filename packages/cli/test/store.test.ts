@@ -9,18 +9,17 @@ import {
   readdirSync,
   readFileSync,
   readSync,
-  rmSync,
   statSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startTestServer, type TestServer } from '../../server/test/harness.js';
+import type { TestServer } from '../../server/test/harness.js';
 import { artifactFiles, upload } from '../../server/test/artifacts-transfer.js';
 import { parseTime } from '../src/commands/logs.js';
 import { Progress } from '../src/output/progress.js';
-import { json, runCliMany, spawnCli, type Result } from './cli-process.js';
+import { json, runCliMany, spawnCli, startCliServer, stopCliServer, type Result } from './cli-process.js';
 
 /** `sightline secret`, `logs` and `artifact` against the server harness; each test runs its commands in one process. */
 
@@ -32,19 +31,10 @@ const cliMany = (runs: (string[] | { args: string[]; input?: string; env?: Recor
   runCliMany(runs.map((r) => (Array.isArray(r) ? { args: r, env } : { args: r.args, env: r.env ?? env, input: r.input ?? '' })));
 
 before(async () => {
-  s = await startTestServer();
-  token = await s.adminToken();
-  env = {
-    SIGHTLINE_URL: s.url,
-    SIGHTLINE_CA: join(s.dataDir, 'ca.pem'),
-    SIGHTLINE_TOKEN: token,
-    SIGHTLINE_CONFIG_DIR: join(tmp, 'config'),
-  };
+  ({ s, env } = await startCliServer(tmp));
+  token = env['SIGHTLINE_TOKEN'] ?? '';
 });
-after(async () => {
-  await s.close();
-  rmSync(tmp, { recursive: true, force: true });
-});
+after(() => stopCliServer(s, tmp));
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 

@@ -6,3 +6,4 @@ export * from './audit-verify/index.js';
 export * from './envelope/index.js';
 export * from './package-signing/index.js';
 export * from './release/index.js';
+export * from './terminal/index.js';

@@ -1,5 +1,11 @@
 export * from './validators/index.js';
 export * as api from './api/identity.js';
 export * as deviceApi from './api/device.js';
+export * as deviceViews from './api/views-devices.js';
+export * as releaseViews from './api/views-releases.js';
+export * as keyViews from './api/views-keys.js';
+export * as secretViews from './api/views-secrets.js';
+export * as artifactViews from './api/views-artifacts.js';
+export * as logViews from './api/views-logs.js';
 export * as appsApi from './api/apps.js';
 export * as appManifestApi from './api/app-manifest.js';

@@ -173,7 +173,7 @@ export function buildRoutes(s: Services): Route[] {
     ...auditRoutes(s.audit),
     ...kmsRoutes(s.kms),
     ...deviceRoutes(s.devices),
-    ...deviceApiRoutes(s.devices, s.logs),
+    ...deviceApiRoutes(s.devices, s.logs, (deviceId, instanceId) => s.apps.deployedTo(deviceId, instanceId)),
     ...secretRoutes(s.secrets),
     ...cameraRoutes(s.cameras),
     ...logRoutes(s.logs),

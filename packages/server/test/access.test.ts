@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { buildRoutes } from '../src/app.js';
 import { isActionName, isWriteAction } from '../src/policy/index.js';
 import { engines, startTestServer, type TestServer } from './harness.js';
+import { signIn } from './users.js';
 
 interface Err {
   error: { code: string; message: string; details?: Record<string, unknown> };
@@ -69,16 +70,6 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   'POST /api/v1/projects/:project/apps/:instance/pause': { camera: 'c1' },
   'POST /api/v1/projects/:project/apps/:instance/resume': { camera: 'c1' },
 };
-
-async function signIn(s: TestServer, admin: string, name: string, roles: { role: string; project: string }[]): Promise<string> {
-  const created = await s.call<{ initialPassword: string }>('POST', '/api/v1/users', { name, roles }, admin);
-  assert.equal(created.status, 201, JSON.stringify(created.body));
-  const first = await s.call<{ token: string }>('POST', '/api/v1/auth/login', { user: name, password: created.body.initialPassword });
-  const enroll = await s.call<{ secret: string }>('POST', '/api/v1/auth/mfa/enroll', {}, first.body.token);
-  const full = await s.call<{ token: string }>('POST', '/api/v1/auth/mfa/confirm', { code: s.code(enroll.body.secret) }, first.body.token);
-  assert.equal(full.status, 200, JSON.stringify(full.body));
-  return full.body.token;
-}
 
 for (const engine of await engines()) {
   describe(`[${engine}] least privilege`, () => {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { type appsApi, deviceApi } from '@sightline/protocol';
 import { engines, startTestServer, type TestServer } from './harness.js';
 import { buildPackage, publisherKey, push, registerDevice, type Built, type RegisteredDevice } from './packages-publish.js';
+import { privacyBlurManifest } from '../../protocol/src/api/app-manifest.fixture.js';
 
 interface Err {
   error: { code: string; message: string; details?: { path?: string } };
@@ -24,24 +25,7 @@ type AppBody = { app: App } & Err;
 
 const base = '/api/v1/projects/default';
 
-function manifest(): { name: string; nodes: Record<string, unknown>[]; edges: { from: string; to: string }[] } {
-  return {
-    name: 'privacy-blur-door',
-    nodes: [
-      { name: 'camera', type: 'camera' },
-      { name: 'blur', type: 'code', package: 'privacy-blur', version: '0.1.0' },
-      { name: 'face', type: 'model', package: 'blazeface', version: '1.0.0' },
-      { name: 'out', type: 'output' },
-      { name: 'threshold', type: 'parameter', parameter: { type: 'number', default: 0.75, overridable: true } },
-    ],
-    edges: [
-      { from: 'camera', to: 'blur.video_in' },
-      { from: 'face', to: 'blur.face' },
-      { from: 'threshold', to: 'blur.threshold' },
-      { from: 'blur.video_out', to: 'out' },
-    ],
-  };
-}
+const manifest = (): ReturnType<typeof privacyBlurManifest> => privacyBlurManifest(0.75);
 
 const heartbeat = {
   agentVersion: '0.1.0',
@@ -183,6 +167,17 @@ for (const engine of await engines()) {
       assert.equal(now.stage, 'running');
       assert.deepEqual(now.history.map((h) => h.stage), ['queued', 'downloading', 'verifying', 'starting', 'running']);
       assert.equal(now.cameras[0]?.state, 'connected');
+
+      // App logs: the instance's stream lands in its own group; another device's claim to it lands in that device's group.
+      const line = (message: string) => ({ stream: `app-${app.instanceId}`, events: [{ time: new Date().toISOString(), level: 'info', message }] });
+      assert.equal((await edge1.call('POST', '/device/v1/logs', line('blur started'))).status, 200);
+      assert.equal((await edge2.call('POST', '/device/v1/logs', line('not mine'))).status, 200);
+      const appGroup = `${base}/log-groups/app-${app.instanceId}/events`;
+      const appLines = await s.call<{ events: { message: string }[] }>('GET', appGroup, undefined, admin);
+      assert.equal(appLines.status, 200, JSON.stringify(appLines.body));
+      assert.deepEqual(appLines.body.events.map((e) => e.message), ['blur started']);
+      const edge2Lines = await s.call<{ events: { message: string }[] }>('GET', `${base}/log-groups/device-edge-2/events`, undefined, admin);
+      assert.deepEqual(edge2Lines.body.events.map((e) => e.message), ['not mine']);
 
       // Another device cannot report on it.
       assert.equal((await report(edge2, app.instanceId, { revision: 1, stage: 'failed' })).status, 404);

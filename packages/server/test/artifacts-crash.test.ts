@@ -1,33 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { base32Decode, totpCode } from '@sightline/core';
 import { initDataDir, type InitResult } from '../src/init/init.js';
 import { artifactFiles, artifactPath, blocks, download, upload, type Target } from './artifacts-transfer.js';
+import { serve } from './serve-process.js';
 
-const serveScript = fileURLToPath(new URL('./fixtures/serve.ts', import.meta.url));
 const MiB = 1024 * 1024;
-
-/** The server as its own process (so it can be killed, and its memory measured alone). */
-function serve(dataDir: string): Promise<{ child: ChildProcess; port: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', serveScript, dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening https:\/\/localhost:(\d+)/.exec(out);
-      if (m !== null) resolve({ child, port: Number(m[1]) });
-    });
-    child.once('exit', (code) => reject(new Error(`server exited early (${code})`)));
-  });
-}
 
 /** Peak resident set (VmHWM) of a process, bytes: the high-water mark, so no spike between samples is missed. */
 function peakRss(pid: number): number {

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { STREAM_HEADER_BYTES } from '@sightline/core';
 import { engines, startTestServer, type TestServer } from './harness.js';
 import { artifactFiles, artifactPath, download, filesUnder, upload, type Target } from './artifacts-transfer.js';
+import { signIn } from './users.js';
 
 interface Err {
   error: { code: string; message: string };
@@ -47,16 +48,6 @@ async function events(
   }>('GET', `/api/v1/audit/events?action=${encodeURIComponent(action)}&limit=1000`, undefined, token);
   assert.equal(r.status, 200, JSON.stringify(r.body));
   return r.body.events.map((e) => e.event);
-}
-
-async function signIn(s: TestServer, admin: string, name: string, roles: { role: string; project: string }[]): Promise<string> {
-  const created = await s.call<{ initialPassword: string }>('POST', '/api/v1/users', { name, roles }, admin);
-  assert.equal(created.status, 201, JSON.stringify(created.body));
-  const first = await s.call<{ token: string }>('POST', '/api/v1/auth/login', { user: name, password: created.body.initialPassword });
-  const enroll = await s.call<{ secret: string }>('POST', '/api/v1/auth/mfa/enroll', {}, first.body.token);
-  const full = await s.call<{ token: string }>('POST', '/api/v1/auth/mfa/confirm', { code: s.code(enroll.body.secret) }, first.body.token);
-  assert.equal(full.status, 200, JSON.stringify(full.body));
-  return full.body.token;
 }
 
 /** A raw request with our own headers and body (wrong content types and the like). */

@@ -1,28 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { base32Decode, totpCode, verifyAuditLog } from '@sightline/core';
 import { initDataDir } from '../src/init/init.js';
-
-const serveScript = fileURLToPath(new URL('./fixtures/serve.ts', import.meta.url));
-
-function serve(dataDir: string): Promise<{ child: ChildProcess; port: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', serveScript, dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening https:\/\/localhost:(\d+)/.exec(out);
-      if (m !== null) resolve({ child, port: Number(m[1]) });
-    });
-    child.once('exit', (code) => reject(new Error(`server exited early (${code})`)));
-  });
-}
+import { serve } from './serve-process.js';
 
 test('killing the server (SIGKILL) in the middle of a burst of writes leaves a verifiable log with no change unaudited', { timeout: 120_000 }, async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'sightline-crash-'));

@@ -1,6 +1,6 @@
 import { createHash, hkdfSync } from 'node:crypto';
-import { access, constants, mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { access, chmod, constants, mkdir } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import type { appsApi } from '@sightline/protocol';
 import { findFfmpeg } from '../camera/decoder.js';
 import type { Clock } from '../clock.js';
@@ -83,6 +83,8 @@ export class AppService {
     let runRoot = o.runRoot ?? join(DEFAULT_RUN_BASE, createHash('sha256').update(resolve(o.dataDir)).digest('hex').slice(0, 16));
     if (o.runRoot === undefined && !(await writable(runRoot))) runRoot = join(o.dataDir, 'run');
     await prepareRunRoot(runRoot);
+    // The app's own uid passes through the folder above too (0711: no listing); mkdir made it 0700.
+    if (o.runRoot === undefined) await chmod(dirname(runRoot), 0o711);
     const hub = new OutputHub();
     const ffmpegPath = findFfmpeg();
     const manager = new AppManager({

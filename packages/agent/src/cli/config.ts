@@ -17,6 +17,8 @@ const envSchema = z.object({
   SIGHTLINE_AGENT_SPOOL_QUOTA_MB: positiveInt(1_000_000),
   SIGHTLINE_AGENT_BACKOFF_BASE_MS: positiveInt(600_000),
   SIGHTLINE_AGENT_BACKOFF_MAX_MS: positiveInt(3_600_000),
+  /** Port of the appliance's local HTTPS page (app outputs as MJPEG); default 8443, 0 turns it off. */
+  SIGHTLINE_AGENT_OUTPUT_PORT: z.coerce.number().int().min(0).max(65535).optional(),
 });
 export type AgentEnv = Readonly<z.infer<typeof envSchema>>;
 
@@ -50,6 +52,7 @@ export function agentConfig(dataDir: string, env: AgentEnv): AgentConfig {
       maxMs: env.SIGHTLINE_AGENT_BACKOFF_MAX_MS ?? d.backoff.maxMs,
     }),
     logIdleMs: d.logIdleMs,
+    ...(env.SIGHTLINE_AGENT_OUTPUT_PORT === undefined ? {} : { apps: { local: env.SIGHTLINE_AGENT_OUTPUT_PORT === 0 ? (false as const) : { port: env.SIGHTLINE_AGENT_OUTPUT_PORT } } }),
   });
 }
 

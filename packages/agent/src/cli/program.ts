@@ -95,6 +95,8 @@ Environment:
   SIGHTLINE_AGENT_HEARTBEAT_SECONDS, SIGHTLINE_AGENT_POLL_WAIT_SECONDS,
   SIGHTLINE_AGENT_INTEGRITY_INTERVAL_SECONDS, SIGHTLINE_AGENT_SPOOL_QUOTA_MB,
   SIGHTLINE_AGENT_BACKOFF_BASE_MS, SIGHTLINE_AGENT_BACKOFF_MAX_MS
+  SIGHTLINE_AGENT_OUTPUT_PORT    port of the local HTTPS page with the app outputs
+                                 (MJPEG; default 8443, 0: off)
   TPM2TOOLS_TCTI                 TPM to use (default: /dev/tpmrm0)
 `;
 
@@ -351,7 +353,7 @@ async function cmdStatus(args: string[], io: Io): Promise<number> {
     // Issue 6: the app outputs (MJPEG over HTTPS) behind this bearer token; the certificate is self-signed: pin it.
     ...(local === undefined
       ? {}
-      : { localOutput: { port: DEFAULT_LOCAL_PORT, path: '/apps/<instance>/outputs/<node>.mjpeg', token: local.token, certSha256: local.certSha256 } }),
+      : { localOutput: { port: env.SIGHTLINE_AGENT_OUTPUT_PORT ?? DEFAULT_LOCAL_PORT, path: '/apps/<instance>/outputs/<node>.mjpeg', token: local.token, certSha256: local.certSha256 } }),
   };
   if (v.json === true) {
     io.out(`${JSON.stringify(s, null, 2)}\n`);
@@ -373,7 +375,7 @@ async function cmdStatus(args: string[], io: Io): Promise<number> {
     ...(local === undefined
       ? []
       : [
-          `App outputs:    https://<this appliance>:${DEFAULT_LOCAL_PORT}/apps/<instance>/outputs/<node>.mjpeg`,
+          `App outputs:    https://<this appliance>:${env.SIGHTLINE_AGENT_OUTPUT_PORT ?? DEFAULT_LOCAL_PORT}/apps/<instance>/outputs/<node>.mjpeg`,
           `                Authorization: Bearer ${local.token}`,
           `                certificate sha256 ${local.certSha256} (self-signed: pin it)`,
         ]),

@@ -41,6 +41,19 @@ export interface TestRelease extends Omit<SightlineTargetCustom, 'version'> {
 
 const signer = (): ReleaseSigner => releaseSigner(generateReleaseKey());
 
+/** A release bundle of `files` by path (`bin/` executable); by default a tiny agent entry that prints its version. */
+export function agentBundle(version: string, files?: Record<string, string | Uint8Array>): Buffer {
+  const given = files ?? { 'bin/sightline-agent.js': `console.log(${JSON.stringify(version)});\n` };
+  return packBundle({
+    version,
+    files: Object.entries(given).map(([path, data]) => ({
+      path,
+      data: typeof data === 'string' ? Buffer.from(data) : data,
+      mode: path.startsWith('bin/') ? 0o755 : 0o644,
+    })),
+  });
+}
+
 /**
  * A TUF repository on disk as the control plane serves it to devices
  * (contracts: `metadata/<N>.root.json`, `timestamp.json`, `<N>.snapshot.json`,
@@ -98,15 +111,7 @@ export class TestTufRepo {
 
   /** A bundle for `version`: by default a tiny agent entry that prints its version. */
   bundle(version: string, files?: Record<string, string | Uint8Array>): Buffer {
-    const given = files ?? { 'bin/sightline-agent.js': `console.log(${JSON.stringify(version)});\n` };
-    return packBundle({
-      version,
-      files: Object.entries(given).map(([path, data]) => ({
-        path,
-        data: typeof data === 'string' ? Buffer.from(data) : data,
-        mode: path.startsWith('bin/') ? 0o755 : 0o644,
-      })),
-    });
+    return agentBundle(version, files);
   }
 
   /**

@@ -4,7 +4,8 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Option, type Command } from 'commander';
-import { z } from 'zod';
+import type { z } from 'zod';
+import { artifactViews } from '@sightline/protocol';
 import { cancelled, type ApiClient } from '../client/api-client.js';
 import { ApiError, CliError, EXIT } from '../errors.js';
 import { seg, shellQuote, withProject, type CliContext, type JsonOption, type ProjectOption } from '../context.js';
@@ -13,17 +14,8 @@ import { printFields, printJson, printLine, printTable } from '../output/print.j
 import { formatBytes, parseProgressMode, Progress, type ProgressMode } from '../output/progress.js';
 import { confirmAction } from '../prompt/prompt.js';
 
-export const artifactView = z.object({
-  project: z.string(),
-  name: z.string(),
-  size: z.number(),
-  sha256: z.string(),
-  segmentSize: z.number(),
-  keyId: z.string(),
-  createdAt: z.string(),
-  createdBy: z.string(),
-});
-const listResponse = z.object({ artifacts: z.array(artifactView), next: z.string().nullable() });
+export const { artifactView } = artifactViews;
+const listResponse = artifactViews.artifactList;
 
 /** Bytes read from disk at a time. */
 const READ_CHUNK = 1024 * 1024;

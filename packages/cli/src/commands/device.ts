@@ -3,6 +3,7 @@ import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { z } from 'zod';
+import { deviceViews } from '@sightline/protocol';
 import { CliError, EXIT } from '../errors.js';
 import { seg, shellQuote, withProject, type CliContext, type JsonOption, type ProjectOption } from '../context.js';
 import { printFields, printJson, printLine, printTable } from '../output/print.js';
@@ -10,37 +11,14 @@ import { confirmAction } from '../prompt/prompt.js';
 import { intInRange } from './apikey.js';
 import { registerDeviceUpdateCommand } from './release.js';
 
-/** A device as the server lists it. */
-const deviceView = z.object({
-  id: z.string(),
-  project: z.string(),
-  name: z.string(),
-  state: z.enum(['provisioned', 'registered', 'deregistered']),
-  tags: z.record(z.string(), z.string()),
-  online: z.boolean(),
-  lastSeenAt: z.string().nullable(),
-  offlineForSeconds: z.number().nullable(),
-  integrity: z.string(),
-  agentVersion: z.string().nullable(),
-  registeredAt: z.string().nullable(),
-  createdAt: z.string(),
-  network: z.unknown(),
-  status: z.unknown().optional(),
-});
-type DeviceView = z.infer<typeof deviceView>;
+/** Devices as the server lists them. */
+const { deviceView, deviceList, provisionResponse, deviceJob: jobView } = deviceViews;
+type DeviceView = deviceViews.DeviceView;
 const deviceDetail = deviceView.extend({
   certificates: z
     .array(z.object({ serial: z.string(), kind: z.string(), expiresAt: z.string(), revoked: z.boolean(), used: z.boolean() }))
     .default([]),
 });
-const provisionResponse = z.object({
-  device: deviceView,
-  archive: z.string(),
-  archiveSha256: z.string(),
-  passphrase: z.string(),
-  provisioningExpiresAt: z.string(),
-});
-const jobView = z.object({ id: z.string(), kind: z.string(), status: z.string(), device: z.string() });
 const jobsResponse = z.object({
   jobs: z.array(
     z.object({
@@ -258,7 +236,7 @@ export function registerDeviceCommands(program: Command, ctx: CliContext): void 
   withProject(device.command('list').description("lists a project's devices: state, online or offline for how long, integrity, agent"))
     .option('--json', 'print JSON')
     .action(async (opts: JsonOption & ProjectOption) => {
-      const res = await ctx.client().request('GET', devicesPath(opts.project), { schema: z.object({ devices: z.array(deviceView) }) });
+      const res = await ctx.client().request('GET', devicesPath(opts.project), { schema: deviceList });
       if (opts.json === true) return printJson(res);
       printTable(
         res.devices.map((d) => ({

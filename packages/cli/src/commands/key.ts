@@ -1,29 +1,14 @@
 import type { Command } from 'commander';
-import { z } from 'zod';
+import { keyViews } from '@sightline/protocol';
 import { readJsonFile } from '../files.js';
 import { seg, shellQuote, withProject, type CliContext, type JsonOption, type ProjectOption } from '../context.js';
 import { printFields, printJson, printLine, printTable } from '../output/print.js';
 import { intInRange } from './apikey.js';
 
 /** A key as the server shows it (never its material). */
-export const keyView = z.object({
-  id: z.string(),
-  project: z.string(),
-  name: z.string(),
-  managedBy: z.enum(['service', 'customer']),
-  purpose: z.string(),
-  state: z.enum(['enabled', 'disabled', 'pending-deletion', 'destroyed']),
-  description: z.string(),
-  currentVersion: z.number(),
-  createdAt: z.string(),
-  deletionDate: z.string().nullable(),
-  destroyedAt: z.string().nullable(),
-  hasPolicy: z.boolean(),
-});
-const keyDetail = keyView.extend({
-  versions: z.array(z.object({ version: z.number(), createdAt: z.string(), destroyed: z.boolean() })),
-});
-type KeyView = z.infer<typeof keyView>;
+export const { keyView } = keyViews;
+const { keyDetail } = keyViews;
+type KeyView = keyViews.KeyView;
 
 const keysPath = (project: string): string => `/api/v1/projects/${seg(project)}/keys`;
 const keyPath = (project: string, name: string): string => `${keysPath(project)}/${seg(name)}`;
@@ -76,7 +61,7 @@ export function registerKeyCommands(program: Command, ctx: CliContext): void {
   withProject(key.command('list').description("lists a project's keys, service-managed and customer-managed"))
     .option('--json', 'print JSON')
     .action(async (opts: JsonOption & ProjectOption) => {
-      const res = await ctx.client().request('GET', keysPath(opts.project), { schema: z.object({ keys: z.array(keyView) }) });
+      const res = await ctx.client().request('GET', keysPath(opts.project), { schema: keyViews.keyList });
       if (opts.json === true) return printJson(res);
       printTable(
         res.keys.map((k) => ({ ...k, managed: k.managedBy, version: k.currentVersion, deletion: k.destroyedAt ?? k.deletionDate })),

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { z } from 'zod';
+import { logViews } from '@sightline/protocol';
 import type { ApiClient } from '../client/api-client.js';
 import { CliError, EXIT } from '../errors.js';
 import { seg, withProject, type CliContext, type JsonOption, type ProjectOption } from '../context.js';
@@ -7,28 +7,9 @@ import { withInterrupt } from '../interrupt.js';
 import { notice, printFields, printJson, printLine, printable, printTable } from '../output/print.js';
 import { intInRange } from './apikey.js';
 
-const groupView = z.object({
-  project: z.string(),
-  name: z.string(),
-  description: z.string(),
-  kmsKey: z.object({ id: z.string(), name: z.string().nullable(), managedBy: z.enum(['service', 'customer']).nullable() }),
-  retentionDays: z.number(),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-});
-type GroupView = z.infer<typeof groupView>;
-const streamsResponse = z.object({
-  streams: z.array(z.object({ name: z.string(), createdAt: z.string(), lastEventTime: z.string().nullable(), chunks: z.number() })),
-});
-const logEvent = z.object({
-  time: z.string(),
-  stream: z.string(),
-  message: z.string(),
-  level: z.string().optional(),
-  fields: z.record(z.string(), z.unknown()).optional(),
-});
-type LogEvent = z.infer<typeof logEvent>;
-const eventsResponse = z.object({ events: z.array(logEvent), nextToken: z.string() });
+const { groupView, streamList: streamsResponse, eventPage: eventsResponse } = logViews;
+type GroupView = logViews.GroupView;
+type LogEvent = logViews.LogEvent;
 
 const groupsPath = (project: string): string => `/api/v1/projects/${seg(project)}/log-groups`;
 const groupPath = (project: string, name: string): string => `${groupsPath(project)}/${seg(name)}`;
@@ -170,7 +151,7 @@ export function registerLogsCommands(program: Command, ctx: CliContext): void {
   withProject(logs.command('groups').description("lists a project's log groups with their key and retention"))
     .option('--json', 'print JSON')
     .action(async (opts: JsonOption & ProjectOption) => {
-      const res = await ctx.client().request('GET', groupsPath(opts.project), { schema: z.object({ groups: z.array(groupView) }) });
+      const res = await ctx.client().request('GET', groupsPath(opts.project), { schema: logViews.groupList });
       if (opts.json === true) return printJson(res);
       printTable(
         res.groups.map((g) => ({ ...g, key: keyLabel(g), retention: `${g.retentionDays}d` })),

@@ -20,6 +20,7 @@ import {
   signMetadata,
   type ReleaseSigner,
 } from '@sightline/core';
+import { releaseViews } from '@sightline/protocol';
 import { Key } from '@tufjs/models';
 import type { ApiClient } from '../client/api-client.js';
 import { ApiError, CliError, EXIT } from '../errors.js';
@@ -44,39 +45,16 @@ const onlineKeys = z.object({
   snapshot: z.object({ keyId: z.string(), key: z.record(z.string(), z.unknown()) }),
   timestamp: z.object({ keyId: z.string(), key: z.record(z.string(), z.unknown()) }),
 });
-const releaseRow = z.object({
-  version: z.string(),
-  target: z.string(),
-  sha256: z.string(),
-  length: z.number(),
-  securityVersion: z.number(),
-  required: z.boolean(),
-  minAgentVersion: z.string().nullable(),
-  targetsVersion: z.number(),
-  createdAt: z.string(),
-  createdBy: z.string(),
-});
+const { releaseView: releaseRow, updateRefusal: refusal } = releaseViews;
 const listing = z.object({
   releases: z.array(releaseRow),
   root: z.object({ version: z.number(), expires: z.string() }).nullable(),
   targetsVersion: z.number().nullable(),
   timestampExpires: z.string().nullable(),
 });
-const jobView = z.object({
-  id: z.string(),
-  device: z.string(),
-  status: z.string(),
-  stage: z.string().nullable(),
-  bytesDone: z.number().nullable(),
-  bytesTotal: z.number().nullable(),
-  message: z.string().nullable(),
-  params: z.object({ version: z.string(), target: z.string() }).nullable(),
-  history: z.array(z.object({ stage: z.string(), at: z.string(), message: z.string().optional() })),
-  updatedAt: z.string(),
-  etag: z.string(),
-});
+/** The job fields the CLI shows (and prints with --json). */
+const jobView = releaseViews.updateJobView.omit({ kind: true, stageStartedAt: true, createdAt: true });
 type JobView = z.infer<typeof jobView>;
-const refusal = z.object({ device: z.string(), code: z.string(), message: z.string() });
 
 const code = (err: unknown): string => (err as { code?: string } | null)?.code ?? (err instanceof Error ? err.message : 'error');
 
@@ -137,7 +115,7 @@ async function fetchOnlineKeys(ctx: CliContext, file: string | undefined): Promi
 
 async function pushRoot(ctx: CliContext, dir: string): Promise<{ version: number; expires: string }> {
   const root = JSON.parse(readText(join(dir, ROOT_JSON), 'root metadata')) as unknown;
-  return ctx.client().request('POST', '/api/v1/releases/root', { body: { root }, schema: z.object({ version: z.number(), expires: z.string() }) });
+  return ctx.client().request('POST', '/api/v1/releases/root', { body: { root }, schema: releaseViews.rootInstalled });
 }
 
 const intArg = (name: string) => (v: string): number => {
@@ -288,7 +266,7 @@ export function registerReleaseCommands(program: Command, ctx: CliContext): void
           if (!(err instanceof ApiError && err.code === 'ALREADY_EXISTS')) throw err;
         }
       }
-      const res = await client.request('POST', '/api/v1/releases', { body: { targets }, schema: z.object({ targetsVersion: z.number(), releases: z.array(releaseRow) }) });
+      const res = await client.request('POST', '/api/v1/releases', { body: { targets }, schema: releaseViews.publishResponse });
       if (opts.json === true) return printJson(res);
       printLine(`Published targets version ${res.targetsVersion}: ${res.releases.map((r) => r.version).join(', ') || 'no new release'}.`);
     });

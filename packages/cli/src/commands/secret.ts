@@ -1,23 +1,15 @@
 import { readFileSync, statSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { z } from 'zod';
+import { secretViews } from '@sightline/protocol';
 import { ApiError, CliError, EXIT } from '../errors.js';
 import { seg, shellQuote, withProject, type CliContext, type JsonOption, type ProjectOption } from '../context.js';
 import { printFields, printJson, printLine, printable, printTable } from '../output/print.js';
 import { confirmAction, isInteractive, promptHidden, readSecretLines, readStdinBytes } from '../prompt/prompt.js';
 
 /** A secret as the server shows it: metadata only, never the value. */
-const secretView = z.object({
-  project: z.string(),
-  name: z.string(),
-  description: z.string(),
-  version: z.number(),
-  kmsKey: z.object({ id: z.string(), name: z.string().nullable(), managedBy: z.enum(['service', 'customer']).nullable() }),
-  createdAt: z.string(),
-  rotatedAt: z.string().nullable(),
-  createdBy: z.string(),
-});
-type SecretView = z.infer<typeof secretView>;
+const { secretView } = secretViews;
+type SecretView = secretViews.SecretView;
 type SecretValue = string | Record<string, string>;
 const valueResponse = z.object({
   name: z.string(),
@@ -215,7 +207,7 @@ export function registerSecretCommands(program: Command, ctx: CliContext): void 
   withProject(secret.command('list').description("lists a project's secrets (never their values)"))
     .option('--json', 'print JSON')
     .action(async (opts: JsonOption & ProjectOption) => {
-      const res = await ctx.client().request('GET', secretsPath(opts.project), { schema: z.object({ secrets: z.array(secretView) }) });
+      const res = await ctx.client().request('GET', secretsPath(opts.project), { schema: secretViews.secretList });
       if (opts.json === true) return printJson(res);
       printTable(
         res.secrets.map((s) => ({ ...s, key: keyLabel(s), rotated: s.rotatedAt })),

@@ -1,4 +1,5 @@
 import { createInterface } from 'node:readline/promises';
+import { readHidden } from '@sightline/core';
 import { CliError, EXIT } from '../errors.js';
 
 /** Most that is read from stdin for `--password-stdin` and friends. */
@@ -16,31 +17,7 @@ const cancelled = (): CliError => new CliError('CANCELLED', 'Cancelled at the pr
  * question goes to stderr so that stdout stays clean for `--json`.
  */
 export function promptHidden(question: string): Promise<string> {
-  const input = process.stdin;
-  process.stderr.write(question);
-  return new Promise((resolve, reject) => {
-    let value = '';
-    const finish = (err?: CliError): void => {
-      input.off('data', onData);
-      input.setRawMode(false);
-      input.pause();
-      process.stderr.write('\n');
-      if (err === undefined) resolve(value);
-      else reject(err);
-    };
-    const onData = (chunk: string): void => {
-      for (const ch of chunk) {
-        if (ch === '\r' || ch === '\n') return finish();
-        if (ch === '\u0003' || (ch === '\u0004' && value === '')) return finish(cancelled()); // Ctrl-C, Ctrl-D
-        if (ch === '\u007f' || ch === '\b') value = [...value].slice(0, -1).join('');
-        else if (ch >= ' ') value += ch;
-      }
-    };
-    input.setEncoding('utf8');
-    input.setRawMode(true);
-    input.resume();
-    input.on('data', onData);
-  });
+  return readHidden(question, cancelled);
 }
 
 /** Asks on the terminal with echo (TOTP codes, confirmations). */

@@ -9,6 +9,7 @@ import {
   type CodePorts,
   type PackageLookupFn,
 } from './app-manifest.js';
+import { privacyBlurManifest } from './app-manifest.fixture.js';
 
 const blur: CodePorts = {
   inputs: { video_in: { type: 'video' } },
@@ -32,24 +33,7 @@ const lookup: PackageLookupFn = (name, version) => {
   return { found: false, packageExists: false };
 };
 
-function manifest(): { name: string; nodes: Record<string, unknown>[]; edges: { from: string; to: string }[] } {
-  return {
-    name: 'privacy-blur-door',
-    nodes: [
-      { name: 'camera', type: 'camera' },
-      { name: 'blur', type: 'code', package: 'privacy-blur', version: '0.1.0' },
-      { name: 'face', type: 'model', package: 'blazeface', version: '1.0.0' },
-      { name: 'out', type: 'output' },
-      { name: 'threshold', type: 'parameter', parameter: { type: 'number', default: 0.6, overridable: true } },
-    ],
-    edges: [
-      { from: 'camera', to: 'blur.video_in' },
-      { from: 'face', to: 'blur.face' },
-      { from: 'threshold', to: 'blur.threshold' },
-      { from: 'blur.video_out', to: 'out' },
-    ],
-  };
-}
+const manifest = (): ReturnType<typeof privacyBlurManifest> => privacyBlurManifest(0.6);
 
 function refused(m: unknown, overrides: unknown, path: string): void {
   assert.throws(

@@ -8,6 +8,26 @@ import { desiredApp, isolationReport } from './apps.js';
 
 export const PROVISIONING_ARCHIVE_VERSION = 1;
 
+/**
+ * Codes the device API refuses a device with (`{error:{code,message}}`, 4xx):
+ * the control plane raises them and the agent acts on each one.
+ */
+export const DEVICE_REFUSAL_CODES = [
+  'PROVISIONING_CERT_USED',
+  'PROVISIONING_CERT_EXPIRED',
+  'CSR_INVALID',
+  'CSR_NAME_MISMATCH',
+  'CERT_REQUIRED',
+  'CERT_UNTRUSTED',
+  'CERT_REVOKED',
+  'CERT_EXPIRED',
+  'CERT_WRONG_KIND',
+  'DEVICE_DEREGISTERED',
+  'DEVICE_NOT_REGISTERED',
+  'JOB_NOT_FOUND',
+] as const;
+export type DeviceRefusalCode = (typeof DEVICE_REFUSAL_CODES)[number];
+
 const ipv4Cidr = z.string().regex(/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/, 'an IPv4 address with prefix length, e.g. 10.0.0.5/24');
 const ip = z.string().regex(/^[0-9a-fA-F:.]{2,45}$/, 'an IP address');
 const hostname = z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, 'a host name');

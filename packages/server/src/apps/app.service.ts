@@ -389,6 +389,11 @@ export class AppService {
     return this.viewOf(next);
   }
 
+  /** Whether the instance runs on (or was deployed to) this device: its log stream may go to the instance's group. */
+  async deployedTo(deviceId: string, id: string): Promise<boolean> {
+    return (await this.repo.findForDevice(deviceId, id)) !== undefined;
+  }
+
   /**
    * A device reports progress on one of its own instances. A report for
    * another revision (the device has not seen the latest change yet) or for

@@ -1,21 +1,12 @@
 import { z } from 'zod';
-import { safeName } from '@sightline/protocol';
+import { artifactViews, safeName } from '@sightline/protocol';
 import { HttpError } from '../http/http-error.js';
 import { defineRoute, StreamBody, type Route } from '../http/router.js';
 import { keyCaller } from '../kms/kms.routes.js';
 import { artifactSrn, assertArtifactName } from './artifact-name.js';
 import type { ArtifactService } from './artifact.service.js';
 
-const artifactView = z.object({
-  project: z.string(),
-  name: z.string(),
-  size: z.number(),
-  sha256: z.string(),
-  segmentSize: z.number(),
-  keyId: z.string(),
-  createdAt: z.string(),
-  createdBy: z.string(),
-});
+const { artifactView } = artifactViews;
 
 type Params = { params: Readonly<Record<string, string>> };
 const p = (ctx: Params): string => ctx.params['project'] ?? '';
@@ -121,7 +112,7 @@ export function artifactRoutes(artifacts: ArtifactService): Route[] {
           limit: z.coerce.number().int().min(1).max(1000).default(1000),
         })
         .strict(),
-      response: z.object({ artifacts: z.array(artifactView), next: z.string().nullable() }),
+      response: artifactViews.artifactList,
       handle: (ctx) => artifacts.list(p(ctx), ctx.query.prefix, ctx.query.after, ctx.query.limit),
     }),
     defineRoute({

@@ -1,20 +1,7 @@
 import { SightlineError } from '@sightline/core';
+import type { deviceApi } from '@sightline/protocol';
 
+/** The device service's codes: the refusals the agent acts on (one list, in protocol) and the operator's. */
 export type DeviceErrorCode =
-  | 'DEVICE_NOT_FOUND'
-  | 'ALREADY_EXISTS'
-  | 'PROVISIONING_CERT_USED'
-  | 'PROVISIONING_CERT_EXPIRED'
-  | 'PROVISIONING_VALIDITY_INVALID'
-  | 'CSR_INVALID'
-  | 'CSR_NAME_MISMATCH'
-  | 'CERT_REQUIRED'
-  | 'CERT_UNTRUSTED'
-  | 'CERT_REVOKED'
-  | 'CERT_EXPIRED'
-  | 'CERT_WRONG_KIND'
-  | 'DEVICE_DEREGISTERED'
-  | 'DEVICE_NOT_REGISTERED'
-  | 'JOB_NOT_FOUND'
-  | 'WRONG_API';
+  'DEVICE_NOT_FOUND' | 'ALREADY_EXISTS' | 'PROVISIONING_VALIDITY_INVALID' | 'WRONG_API' | deviceApi.DeviceRefusalCode;
 export class DeviceError extends SightlineError<DeviceErrorCode> {}

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { deviceApi, safeName } from '@sightline/protocol';
+import { deviceApi, deviceViews, safeName } from '@sightline/protocol';
 import { defineRoute, Reply, type Principal, type Route } from '../http/router.js';
 import { DeviceError } from './device-errors.js';
 import type { DevicePrincipal, DeviceService } from './device.service.js';
@@ -8,24 +8,7 @@ import type { LogService } from '../logs/log.service.js';
 const p = (ctx: { params: Readonly<Record<string, string>> }): string => ctx.params['project'] ?? '';
 const n = (ctx: { params: Readonly<Record<string, string>> }): string => ctx.params['name'] ?? '';
 const deviceSrn = (ctx: { params: Readonly<Record<string, string>> }): string => `srn:sightline:${p(ctx)}:device/${n(ctx)}`;
-const okJob = z.object({ id: z.string(), kind: z.string(), status: z.string(), device: z.string() });
-
-const deviceView = z.object({
-  id: z.string(),
-  project: z.string(),
-  name: z.string(),
-  state: z.enum(['provisioned', 'registered', 'deregistered']),
-  tags: z.record(z.string(), z.string()),
-  online: z.boolean(),
-  lastSeenAt: z.string().nullable(),
-  offlineForSeconds: z.number().nullable(),
-  integrity: z.string(),
-  agentVersion: z.string().nullable(),
-  registeredAt: z.string().nullable(),
-  createdAt: z.string(),
-  network: z.unknown(),
-  status: z.unknown().optional(),
-});
+const { deviceView, deviceJob: okJob } = deviceViews;
 
 function device(principal: Principal | undefined): DevicePrincipal {
   if (principal?.type !== 'device') throw new DeviceError('CERT_REQUIRED', 'The device API needs a device certificate.');
@@ -65,7 +48,7 @@ export function deviceRoutes(devices: DeviceService): Route[] {
           validityMinutes: z.number().int().min(5).max(10080).optional(),
         })
         .strict(),
-      response: z.object({ device: deviceView, archive: z.string(), archiveSha256: z.string(), passphrase: z.string(), provisioningExpiresAt: z.string() }),
+      response: deviceViews.provisionResponse,
       status: 201,
       handle: async (ctx) => {
         const r = await devices.provision({
@@ -86,7 +69,7 @@ export function deviceRoutes(devices: DeviceService): Route[] {
       auth: 'authenticated',
       action: 'device:List',
       resource: (ctx) => `srn:sightline:${p(ctx)}:device/*`,
-      response: z.object({ devices: z.array(deviceView) }),
+      response: deviceViews.deviceList,
       handle: async (ctx) => ({ devices: await devices.list(p(ctx)) }),
     }),
     defineRoute({
@@ -153,8 +136,16 @@ export function deviceLogGroup(device: string): string {
   return `device-${device}`;
 }
 
+/** The log group of an app instance's logs (issue 6: an app log group per instance, encrypted under its own key). */
+export function appLogGroup(instanceId: string): string {
+  return `app-${instanceId}`;
+}
+
+/** Which instances a device's log stream `app-<instanceId>` may write for (its own only). */
+export type AppLogOwnership = (deviceId: string, instanceId: string) => Promise<boolean>;
+
 /** The device's side (mTLS): register, renew, desired state, heartbeat, jobs, logs. */
-export function deviceApiRoutes(devices: DeviceService, logs: LogService): Route[] {
+export function deviceApiRoutes(devices: DeviceService, logs: LogService, appLogs?: AppLogOwnership): Route[] {
   return [
     defineRoute({
       method: 'POST',
@@ -173,8 +164,11 @@ export function deviceApiRoutes(devices: DeviceService, logs: LogService): Route
         const me = device(ctx.principal);
         devices.assertOperational(me);
         const caller = { principal: me, requestId: ctx.requestId, sourceIp: ctx.sourceIp };
-        const group = deviceLogGroup(me.name);
-        await logs.ensureGroup(caller, me.project, group, `Logs of device ${me.name}`);
+        // An app's stream (`app-<instanceId>`) goes to that instance's own group, when the instance is this device's.
+        const instanceId = /^app-(.+)$/.exec(ctx.body.stream)?.[1];
+        const ownApp = instanceId !== undefined && appLogs !== undefined && (await appLogs(me.deviceId, instanceId));
+        const group = ownApp ? appLogGroup(instanceId) : deviceLogGroup(me.name);
+        await logs.ensureGroup(caller, me.project, group, ownApp ? `Logs of app instance ${instanceId} on device ${me.name}` : `Logs of device ${me.name}`);
         const events: unknown[] = ctx.body.events.map((e) => ({ time: e.time, level: e.level, message: e.message }));
         if (ctx.body.dropped > 0) {
           events.unshift({ time: ctx.body.events[0]?.time ?? new Date().toISOString(), level: 'warn', message: `The agent's spool dropped ${ctx.body.dropped} older log lines while it was offline (quota reached).` });

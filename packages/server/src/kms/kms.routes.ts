@@ -1,23 +1,9 @@
 import { z } from 'zod';
-import { safeName, safeText } from '@sightline/protocol';
+import { keyViews, safeName, safeText } from '@sightline/protocol';
 import { defineRoute, type RequestContext, type Route } from '../http/router.js';
 import type { KeyCaller, KmsService } from './kms.service.js';
 
-const keyView = z.object({
-  id: z.string(),
-  project: z.string(),
-  name: z.string(),
-  managedBy: z.enum(['service', 'customer']),
-  purpose: z.string(),
-  state: z.enum(['enabled', 'disabled', 'pending-deletion', 'destroyed']),
-  description: z.string(),
-  currentVersion: z.number(),
-  createdAt: z.string(),
-  deletionDate: z.string().nullable(),
-  destroyedAt: z.string().nullable(),
-  hasPolicy: z.boolean(),
-});
-const keyDetail = keyView.extend({ versions: z.array(z.object({ version: z.number(), createdAt: z.string(), destroyed: z.boolean() })) });
+const { keyView, keyDetail } = keyViews;
 
 const p = (ctx: { params: Readonly<Record<string, string>> }): string => ctx.params['project'] ?? '';
 const n = (ctx: { params: Readonly<Record<string, string>> }): string => ctx.params['name'] ?? '';
@@ -65,7 +51,7 @@ export function kmsRoutes(kms: KmsService): Route[] {
       auth: 'authenticated',
       action: 'key:List',
       resource: (ctx) => `srn:sightline:${p(ctx)}:key/*`,
-      response: z.object({ keys: z.array(keyView) }),
+      response: keyViews.keyList,
       handle: async (ctx) => ({ keys: await kms.list(p(ctx)) }),
     }),
     defineRoute({

@@ -39,6 +39,9 @@ export interface KeyView {
   hasPolicy: boolean;
 }
 
+/** The key a secret or log group is sealed under, as their views name it. */
+export type KeyRef = { id: string; name: string; managedBy: 'service' | 'customer' } | { id: string; name: null; managedBy: null };
+
 export interface DataKey {
   /** Plaintext data key; callers use it and drop it, never store it. */
   key: KeyObject;
@@ -155,6 +158,15 @@ export class KmsService {
 
   async list(project: string): Promise<KeyView[]> {
     return (await this.store.db.selectFrom('kms_keys').selectAll().where('project', '=', project).orderBy('name').execute()).map(view);
+  }
+
+  /** How views name the key behind each of their rows: a lookup by key id over the project's keys (one not found shows only its id). */
+  async keyRefs(project: string): Promise<(keyId: string) => KeyRef> {
+    const keys = new Map((await this.list(project)).map((k) => [k.id, k]));
+    return (keyId) => {
+      const k = keys.get(keyId);
+      return k === undefined ? { id: keyId, name: null, managedBy: null } : { id: k.id, name: k.name, managedBy: k.managedBy };
+    };
   }
 
   /** Adds a version; new data uses it, older versions still decrypt what they wrapped. */

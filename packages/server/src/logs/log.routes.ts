@@ -1,19 +1,11 @@
 import { z } from 'zod';
-import { safeName, safeText } from '@sightline/protocol';
+import { logViews, safeName, safeText } from '@sightline/protocol';
 import { defineRoute, type Route } from '../http/router.js';
 import { keyCaller } from '../kms/kms.routes.js';
 import { queryTime } from './log-codec.js';
 import { MAX_WAIT_SECONDS, type LogService } from './log.service.js';
 
-const groupView = z.object({
-  project: z.string(),
-  name: z.string(),
-  description: z.string(),
-  kmsKey: z.object({ id: z.string(), name: z.string().nullable(), managedBy: z.enum(['service', 'customer']).nullable() }),
-  retentionDays: z.number(),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-});
+const { groupView } = logViews;
 const retentionDays = z.number().int().min(1).max(3650);
 
 const intString = z
@@ -62,7 +54,7 @@ export function logRoutes(logs: LogService): Route[] {
       auth: 'authenticated',
       action: 'logs:ListGroups',
       resource: (ctx) => `srn:sightline:${p(ctx)}:log-group/*`,
-      response: z.object({ groups: z.array(groupView) }),
+      response: logViews.groupList,
       handle: async (ctx) => ({ groups: await logs.listGroups(p(ctx)) }),
     }),
     defineRoute({
@@ -102,9 +94,7 @@ export function logRoutes(logs: LogService): Route[] {
       auth: 'authenticated',
       action: 'logs:ListGroups',
       resource: groupSrn,
-      response: z.object({
-        streams: z.array(z.object({ name: z.string(), createdAt: z.string(), lastEventTime: z.string().nullable(), chunks: z.number() })),
-      }),
+      response: logViews.streamList,
       handle: async (ctx) => ({ streams: await logs.listStreams(p(ctx), g(ctx)) }),
     }),
     defineRoute({
@@ -149,18 +139,7 @@ export function logRoutes(logs: LogService): Route[] {
       secretFields: ['grep'],
       // A long poll must not hold a transaction (and SQLite's one connection) open while it waits.
       transactional: false,
-      response: z.object({
-        events: z.array(
-          z.object({
-            time: z.string(),
-            stream: z.string(),
-            message: z.string(),
-            level: z.string().optional(),
-            fields: z.record(z.string(), z.unknown()).optional(),
-          }),
-        ),
-        nextToken: z.string(),
-      }),
+      response: logViews.eventPage,
       handle: (ctx) =>
         logs.read(keyCaller(ctx), p(ctx), g(ctx), {
           stream: ctx.query.stream,

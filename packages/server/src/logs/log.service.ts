@@ -111,19 +111,16 @@ export class LogService {
   ) {}
 
   private async views(project: string, rows: LogGroupRow[]): Promise<LogGroupView[]> {
-    const keys = new Map((await this.kms.list(project)).map((k) => [k.id, k]));
-    return rows.map((r) => {
-      const k = keys.get(r.key_id);
-      return {
-        project: r.project,
-        name: r.name,
-        description: r.description,
-        kmsKey: { id: r.key_id, name: k?.name ?? null, managedBy: k?.managedBy ?? null },
-        retentionDays: r.retention_days,
-        createdAt: new Date(r.created_at).toISOString(),
-        updatedAt: new Date(r.updated_at).toISOString(),
-      };
-    });
+    const keyRef = await this.kms.keyRefs(project);
+    return rows.map((r) => ({
+      project: r.project,
+      name: r.name,
+      description: r.description,
+      kmsKey: keyRef(r.key_id),
+      retentionDays: r.retention_days,
+      createdAt: new Date(r.created_at).toISOString(),
+      updatedAt: new Date(r.updated_at).toISOString(),
+    }));
   }
 
   private async view(row: LogGroupRow): Promise<LogGroupView> {

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { z } from 'zod';
-import { safeName } from '@sightline/protocol';
+import { releaseViews, safeName } from '@sightline/protocol';
 import { defineRoute, StreamBody, type Principal, type Route } from '../http/router.js';
 import { DeviceError } from '../devices/device-errors.js';
 import type { DevicePrincipal } from '../devices/device.service.js';
@@ -13,34 +13,8 @@ const version = z.string().regex(/^\d{1,9}\.\d{1,9}\.\d{1,9}(?:-[0-9A-Za-z.-]{1,
 /** Signed TUF metadata as JSON; @sightline/core checks its shape and signatures. */
 const metadataJson = z.record(z.string(), z.unknown());
 
-const releaseView = z.object({
-  version: z.string(),
-  target: z.string(),
-  sha256: z.string(),
-  length: z.number(),
-  securityVersion: z.number(),
-  required: z.boolean(),
-  minAgentVersion: z.string().nullable(),
-  targetsVersion: z.number(),
-  createdAt: z.string(),
-  createdBy: z.string(),
-});
-export const updateJobView = z.object({
-  id: z.string(),
-  device: z.string(),
-  kind: z.string(),
-  status: z.string(),
-  stage: z.string().nullable(),
-  stageStartedAt: z.string().nullable(),
-  bytesDone: z.number().nullable(),
-  bytesTotal: z.number().nullable(),
-  message: z.string().nullable(),
-  params: z.object({ version: z.string(), target: z.string() }).nullable(),
-  history: z.array(z.object({ stage: z.string(), at: z.string(), message: z.string().optional() })),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-  etag: z.string(),
-});
+const { updateJobView } = releaseViews;
+const oneJob = z.object({ job: updateJobView });
 
 /** The operator's side: publish and list releases, rotate the root, update devices and follow their jobs. */
 export function releaseRoutes(releases: ReleaseService): Route[] {
@@ -96,7 +70,7 @@ export function releaseRoutes(releases: ReleaseService): Route[] {
       resource: () => RELEASES,
       body: z.object({ targets: metadataJson }).strict(),
       maxBodyBytes: 6 * 1024 * 1024,
-      response: z.object({ targetsVersion: z.number(), releases: z.array(releaseView) }),
+      response: releaseViews.publishResponse,
       status: 201,
       handle: (ctx) => releases.publish(ctx.body.targets, ctx.principal?.name ?? ''),
     }),
@@ -110,7 +84,7 @@ export function releaseRoutes(releases: ReleaseService): Route[] {
       resource: () => 'srn:sightline::release/root',
       body: z.object({ root: metadataJson }).strict(),
       maxBodyBytes: 1024 * 1024,
-      response: z.object({ version: z.number(), expires: z.string() }),
+      response: releaseViews.rootInstalled,
       status: 201,
       handle: (ctx) => releases.installRoot(ctx.body.root),
     }),
@@ -123,7 +97,7 @@ export function releaseRoutes(releases: ReleaseService): Route[] {
       action: 'device:UpdateSoftware',
       resource: (ctx) => `srn:sightline:${p(ctx)}:device/${n(ctx)}`,
       body: z.object({ version: version.optional() }).strict(),
-      response: z.object({ job: updateJobView }),
+      response: oneJob,
       status: 202,
       handle: async (ctx) => ({ job: await releases.createUpdate(p(ctx), n(ctx), ctx.body.version, ctx.principal?.name ?? '') }),
     }),
@@ -136,7 +110,7 @@ export function releaseRoutes(releases: ReleaseService): Route[] {
       action: 'device:UpdateSoftware',
       resource: (ctx) => `srn:sightline:${p(ctx)}:device/*`,
       body: z.object({ version: version.optional(), devices: z.array(safeName('device')).min(1).max(10_000).optional() }).strict(),
-      response: z.object({ jobs: z.array(updateJobView), refused: z.array(z.object({ device: z.string(), code: z.string(), message: z.string() })) }),
+      response: z.object({ jobs: z.array(updateJobView), refused: z.array(releaseViews.updateRefusal) }),
       status: 202,
       handle: (ctx) =>
         releases.fleetUpdate(
@@ -159,7 +133,7 @@ export function releaseRoutes(releases: ReleaseService): Route[] {
           since: z.string().max(40).optional(),
         })
         .strict(),
-      response: z.object({ job: updateJobView }),
+      response: oneJob,
       handle: async (ctx) => ({ job: await releases.job(p(ctx), n(ctx), ctx.params['id'] ?? '', ctx.query.wait, ctx.query.since, ctx.signal) }),
     }),
   ];

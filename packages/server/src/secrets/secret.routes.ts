@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { safeName, safeText } from '@sightline/protocol';
+import { safeName, safeText, secretViews } from '@sightline/protocol';
 import { defineRoute, type Route } from '../http/router.js';
 import { keyCaller } from '../kms/kms.routes.js';
 import { MAX_SECRET_VALUE_BYTES, type SecretService } from './secret.service.js';
@@ -15,16 +15,7 @@ const secretValue = z.union([
     .refine((o) => Object.keys(o).length >= 1 && Object.keys(o).length <= 32, 'an object value has 1 to 32 keys'),
 ]);
 
-const secretView = z.object({
-  project: z.string(),
-  name: z.string(),
-  description: z.string(),
-  version: z.number(),
-  kmsKey: z.object({ id: z.string(), name: z.string().nullable(), managedBy: z.enum(['service', 'customer']).nullable() }),
-  createdAt: z.string(),
-  rotatedAt: z.string().nullable(),
-  createdBy: z.string(),
-});
+const { secretView } = secretViews;
 
 const p = (ctx: { params: Readonly<Record<string, string>> }): string => ctx.params['project'] ?? '';
 const n = (ctx: { params: Readonly<Record<string, string>> }): string => ctx.params['name'] ?? '';
@@ -72,7 +63,7 @@ export function secretRoutes(secrets: SecretService): Route[] {
       auth: 'authenticated',
       action: 'secret:List',
       resource: (ctx) => `srn:sightline:${p(ctx)}:secret/*`,
-      response: z.object({ secrets: z.array(secretView) }),
+      response: secretViews.secretList,
       handle: async (ctx) => ({ secrets: await secrets.list(p(ctx)) }),
     }),
     defineRoute({

@@ -79,20 +79,17 @@ export class SecretService {
   ) {}
 
   private async views(project: string, rows: SecretRow[]): Promise<SecretView[]> {
-    const keys = new Map((await this.kms.list(project)).map((k) => [k.id, k]));
-    return rows.map((r) => {
-      const k = keys.get(r.key_id);
-      return {
-        project: r.project,
-        name: r.name,
-        description: r.description,
-        version: r.version,
-        kmsKey: k === undefined ? { id: r.key_id, name: null, managedBy: null } : { id: k.id, name: k.name, managedBy: k.managedBy },
-        createdAt: new Date(r.created_at).toISOString(),
-        rotatedAt: r.rotated_at === null ? null : new Date(r.rotated_at).toISOString(),
-        createdBy: r.created_by,
-      };
-    });
+    const keyRef = await this.kms.keyRefs(project);
+    return rows.map((r) => ({
+      project: r.project,
+      name: r.name,
+      description: r.description,
+      version: r.version,
+      kmsKey: keyRef(r.key_id),
+      createdAt: new Date(r.created_at).toISOString(),
+      rotatedAt: r.rotated_at === null ? null : new Date(r.rotated_at).toISOString(),
+      createdBy: r.created_by,
+    }));
   }
 
   private async view(row: SecretRow): Promise<SecretView> {
