@@ -7,9 +7,9 @@
 import 'reflect-metadata';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID, webcrypto } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:https';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initDataDir, loadConfig } from '@sightline/server';
@@ -26,10 +26,13 @@ interface Sim {
   pollAgent: Agent;
 }
 
-function post(sim: Sim, port: number, ca: string, path: string, body: unknown): Promise<number> {
+/** Requests the generator saw answered (heartbeats and long-poll answers), for CPU per request. */
+let answered = 0;
+
+function post(sim: Sim, port: number, ca: string, path: string, payload: Buffer): Promise<number> {
   return new Promise((resolve) => {
-    const payload = JSON.stringify(body);
-    const req = request({ agent: sim.agent, host: '127.0.0.1', port, path, method: 'POST', ca, servername: 'localhost', headers: { 'content-type': 'application/json' } }, (res) => {
+    const req = request({ agent: sim.agent, host: '127.0.0.1', port, path, method: 'POST', ca, servername: 'localhost', headers: { 'content-type': 'application/json', 'content-length': payload.length } }, (res) => {
+      answered++;
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
     });
@@ -43,6 +46,7 @@ function poll(sim: Sim, port: number, ca: string, etag: string, stop: () => bool
   const req = request(
     { agent: sim.pollAgent, host: '127.0.0.1', port, path: '/device/v1/desired-state?wait=30', ca, servername: 'localhost', headers: etag === '' ? {} : { 'if-none-match': etag } },
     (res) => {
+      answered++;
       const next = String(res.headers['etag'] ?? etag);
       res.resume();
       res.on('end', () => poll(sim, port, ca, next, stop));
@@ -52,9 +56,24 @@ function poll(sim: Sim, port: number, ca: string, etag: string, stop: () => bool
   req.end();
 }
 
-function cpuOf(pid: number): number {
+function cpuOf(pid: number = process.pid): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
   return (Number(f[11]) + Number(f[12])) / 100; // utime + stime in clock ticks (100 Hz)
+}
+/** CPU seconds of the event loop (the main thread) and of the other threads (V8's GC helpers, libuv's pool). */
+function threadCpuOf(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = tid === String(pid) ? 'eventLoop' : 'otherThreads';
+      const f = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+      out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / 100);
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
 }
 function rssOf(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
@@ -91,7 +110,19 @@ async function setup(dataDir: string, n: number): Promise<{ identities: { cert: 
   return { identities };
 }
 
-export async function benchDevices(steps = [1000, 2500, 5000, 10000], measureSeconds = 60): Promise<Record<string, unknown>> {
+/** BENCH_DEVICES_STEPS=3000 (comma-separated) and BENCH_DEVICES_SECONDS=60 pick the steps and the measuring window. */
+function stepsFromEnv(): number[] | undefined {
+  const raw = process.env.BENCH_DEVICES_STEPS;
+  if (raw === undefined || raw === '') return undefined;
+  const steps = raw.split(',').map(Number);
+  if (!steps.every((n) => Number.isInteger(n) && n > 0)) throw new Error('BENCH_DEVICES_STEPS: give device counts like 1000,2500');
+  return steps;
+}
+
+export async function benchDevices(
+  steps = stepsFromEnv() ?? [1000, 2500, 5000, 10000],
+  measureSeconds = Number(process.env.BENCH_DEVICES_SECONDS ?? 60),
+): Promise<Record<string, unknown>> {
   const max = Math.max(...steps);
   const dataDir = mkdtempSync(join(tmpdir(), 'sightline-bench-fleet-'));
   let child: ChildProcess | undefined;
@@ -108,7 +139,8 @@ export async function benchDevices(steps = [1000, 2500, 5000, 10000], measureSec
         if (m !== null) resolve([Number(m[1]), Number(m[2])]);
       });
     });
-    const heartbeat = { agentVersion: 'bench', uptimeSeconds: 1, integrity: { state: 'verified' }, rootKeyProtection: 'tpm', disk: { totalBytes: 1, freeBytes: 1 }, memory: { totalBytes: 1, freeBytes: 1 }, cpu: { load1: 0, cores: 2 } };
+    // One payload for every beat: the generator shares the 2 cores with the server, so it does no per-request JSON work.
+    const heartbeat = Buffer.from(JSON.stringify({ agentVersion: 'bench', uptimeSeconds: 1, integrity: { state: 'verified' }, rootKeyProtection: 'tpm', disk: { totalBytes: 1, freeBytes: 1 }, memory: { totalBytes: 1, freeBytes: 1 }, cpu: { load1: 0, cores: 2 } }));
     let stopped = false;
     const sims: Sim[] = [];
     const latencies: number[] = [];
@@ -136,12 +168,28 @@ export async function benchDevices(steps = [1000, 2500, 5000, 10000], measureSec
       await new Promise((r) => setTimeout(r, HEARTBEAT_MS + 5000)); // settle: every device has connected and beaten once
       latencies.length = 0;
       failures = 0;
+      answered = 0;
       const cpu0 = cpuOf(pid);
+      const threads0 = threadCpuOf(pid);
+      const ownCpu0 = cpuOf();
       await new Promise((r) => setTimeout(r, measureSeconds * 1000));
       const cpuSeconds = cpuOf(pid) - cpu0;
+      const ownCpuSeconds = cpuOf() - ownCpu0;
+      const threadCores = Object.fromEntries(
+        [...threadCpuOf(pid)].map(([name, sec]) => [name, Number(((sec - (threads0.get(name) ?? 0)) / measureSeconds).toFixed(3))]).filter(([, cores]) => Number(cores) > 0),
+      );
+      const requestsPerSecond = answered / measureSeconds;
       const sorted = [...latencies].sort((a, b) => a - b);
       const pct = (p: number): number => Number((sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0).toFixed(1));
-      const step = { devices: n, heartbeats: sorted.length, failures, p50Ms: pct(0.5), p99Ms: pct(0.99), maxMs: pct(1), serverCpuCores: Number((cpuSeconds / measureSeconds).toFixed(2)), serverRssMiB: Math.round(rssOf(pid) / 1048576) };
+      const step = { devices: n, heartbeats: sorted.length, failures, p50Ms: pct(0.5), p99Ms: pct(0.99), maxMs: pct(1), serverCpuCores: Number((cpuSeconds / measureSeconds).toFixed(2)),
+        requestsPerSecond: Number(requestsPerSecond.toFixed(1)),
+        // The figure to compare across runs on a busy machine: server CPU time per answered request.
+        serverCpuMsPerRequest: Number(((cpuSeconds * 1000) / Math.max(1, answered)).toFixed(3)),
+        generatorCpuCores: Number((ownCpuSeconds / measureSeconds).toFixed(2)),
+        serverThreadCores: threadCores,
+        serverRssMiB: Math.round(rssOf(pid) / 1048576),
+        loadAverage1m: Number(loadavg()[0]?.toFixed(2)),
+      };
       results.push(step);
       process.stderr.write(`${JSON.stringify(step)}\n`);
       if (step.p99Ms > 1000 || failures > 0) break;

@@ -125,6 +125,13 @@ test('the demo flow: RTSP camera → privacy-blur on a real agent → blurred MJ
     assert.ok((seen.nodes.find((n) => n.node === 'blur')?.metrics?.['frames'] ?? 0) > 0);
     assert.equal(seen.cameras[0]?.camera, 'demo-camera');
 
+    // `sightline device describe` names each isolation layer as present or absent on this appliance.
+    const described = await runSightline(['device', 'describe', 'edge-demo'], cliEnv);
+    assert.equal(described.code, 0, described.stderr);
+    assert.match(described.stdout, /App isolation on this appliance:/);
+    assert.match(described.stdout, /Node permission model: +present/);
+    assert.match(described.stdout, /cgroup quotas: +(present|ABSENT) +(v1|v2|none): /);
+
     // No camera URL, credential or token in the app's logs, and the app log group exists for the instance.
     const logs = await until('the app log group', async () => {
       const r = await s.call<{ events: { message: string }[] }>('GET', `/api/v1/projects/default/log-groups/app-${app.instanceId}/events`, undefined, admin);

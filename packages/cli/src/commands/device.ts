@@ -3,7 +3,7 @@ import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { z } from 'zod';
-import { deviceViews } from '@sightline/protocol';
+import { appsApi, deviceViews } from '@sightline/protocol';
 import { CliError, EXIT } from '../errors.js';
 import { seg, shellQuote, withProject, type CliContext, type JsonOption, type ProjectOption } from '../context.js';
 import { printFields, printJson, printLine, printTable } from '../output/print.js';
@@ -18,6 +18,8 @@ const deviceDetail = deviceView.extend({
   certificates: z
     .array(z.object({ serial: z.string(), kind: z.string(), expiresAt: z.string(), revoked: z.boolean(), used: z.boolean() }))
     .default([]),
+  /** The appliance's app isolation layers, from its heartbeat (issue 6); null before the first. */
+  isolation: appsApi.isolationReport.nullable().optional(),
 });
 const jobsResponse = z.object({
   jobs: z.array(
@@ -202,6 +204,18 @@ function describeDevice(d: z.infer<typeof deviceDetail>): void {
     ['network', d.network],
     ['status', status],
   ]);
+  if (d.isolation !== undefined && d.isolation !== null) {
+    const i = d.isolation;
+    const layer = (present: boolean, detail: string): string => `${present ? 'present' : 'ABSENT '}  ${detail}`;
+    printLine();
+    printLine('App isolation on this appliance:');
+    printFields([
+      ['namespaces (bubblewrap)', layer(i.namespaces.present, i.namespaces.detail)],
+      ['Node permission model', layer(i.permissionModel.present, i.permissionModel.detail)],
+      ['cgroup quotas', layer(i.cgroups.version !== 'none', `${i.cgroups.version}: ${i.cgroups.detail}`)],
+      ['disk quota', layer(i.diskQuota.present, i.diskQuota.detail)],
+    ]);
+  }
   if (d.certificates.length > 0) {
     printLine();
     printTable(

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { prunableIndexLimit, type HashReader, type NodeId, type StoredNode } from '@sightline/core';
+import { ReusableQuery } from '../storage/reusable-query.js';
 import type { Store } from '../storage/store.js';
 import type { AuditEventsTable } from '../storage/schema.js';
 
@@ -56,6 +57,38 @@ export interface AuditExportReceipt {
 export class AuditRepository implements HashReader {
   constructor(private readonly store: Store) {}
 
+  // Every API call appends an event: its statements are compiled once (see ReusableQuery).
+  private readonly reserveQuery = new ReusableQuery((db) => db.updateTable('audit_head').set({ size: sql`size + 1` }).where('id', '=', 1).returning('size'));
+  private readonly insertEventQuery = new ReusableQuery((db, $) =>
+    db.insertInto('audit_events').values({
+      seq: $(0),
+      time: $(1),
+      principal_type: $(2),
+      principal_id: $(3),
+      principal_name: $(4),
+      project: $(5),
+      action: $(6),
+      resource: $(7),
+      outcome: $(8),
+      error_code: $(9),
+      request_id: $(10),
+      line: $(11),
+    }),
+  );
+  /** By the number of nodes (one append writes 1 + the number of levels it completes). */
+  private readonly insertNodesQueries = new Map<number, ReusableQuery<unknown>>();
+
+  private insertNodesQuery(count: number): ReusableQuery<unknown> {
+    let q = this.insertNodesQueries.get(count);
+    if (q === undefined) {
+      q = new ReusableQuery((db, $) =>
+        db.insertInto('audit_nodes').values(Array.from({ length: count }, (_, i) => ({ level: $(3 * i), idx: $(3 * i + 1), hash: $(3 * i + 2) }))),
+      );
+      this.insertNodesQueries.set(count, q);
+    }
+    return q;
+  }
+
   async getNodes(ids: readonly NodeId[]): Promise<ReadonlyArray<Uint8Array | undefined>> {
     if (ids.length === 0) return [];
     const rows = await this.store.db
@@ -76,7 +109,8 @@ export class AuditRepository implements HashReader {
    * appends (several replicas on PostgreSQL) are serialised and gap-free.
    */
   async reserveLeaf(): Promise<number> {
-    const row = await this.store.db.updateTable('audit_head').set({ size: sql`size + 1` }).where('id', '=', 1).returning('size').executeTakeFirstOrThrow();
+    const row = (await this.reserveQuery.execute(this.store.db, [])).rows[0];
+    if (row === undefined) throw new Error('audit_head has no row');
     return Number(row.size) - 1;
   }
 
@@ -86,12 +120,14 @@ export class AuditRepository implements HashReader {
   }
 
   async append(event: AuditEventRow, nodes: readonly StoredNode[]): Promise<void> {
-    await this.store.db.insertInto('audit_events').values(event).execute();
+    const db = this.store.db;
+    const e = event;
+    await this.insertEventQuery.execute(db, [e.seq, e.time, e.principal_type, e.principal_id, e.principal_name, e.project, e.action, e.resource, e.outcome, e.error_code, e.request_id, e.line]);
     if (nodes.length > 0) {
-      await this.store.db
-        .insertInto('audit_nodes')
-        .values(nodes.map((n) => ({ level: n.level, idx: n.index, hash: b64(n.hash) })))
-        .execute();
+      await this.insertNodesQuery(nodes.length).execute(
+        db,
+        nodes.flatMap((n) => [n.level, n.index, b64(n.hash)]),
+      );
     }
   }
 

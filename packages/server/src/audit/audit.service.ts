@@ -16,6 +16,8 @@ import {
   signCheckpoint,
   treeHash,
   verifyAuditLog,
+  type HashReader,
+  type NodeId,
   type NoteSigner,
   type NoteVerifier,
 } from '@sightline/core';
@@ -103,6 +105,40 @@ const VERIFIER_SETTING = 'audit.verifier-key';
 const SIGNER_CONTEXT = 'audit-checkpoint-signer';
 
 const b64 = (h: Uint8Array): string => Buffer.from(h).toString('base64');
+const nodeKey = (id: NodeId): string => `${id.level}/${id.index}`;
+
+/**
+ * The tree's right edge as of `size` leaves (its compact range, RFC 9162 2.1): the only stored
+ * nodes the next append reads. Kept after each append this process commits, so an append needs
+ * no read; any other size (another replica appended, a transaction rolled back) reads the store.
+ */
+interface Frontier {
+  size: number;
+  nodes: ReadonlyMap<string, Uint8Array>;
+}
+
+/** A reader that answers from the frontier and remembers what it read, for the next frontier. */
+function frontierReader(repo: HashReader, frontier: Frontier | undefined, size: number, seen: Map<string, Uint8Array>): HashReader {
+  const cached = frontier?.size === size ? frontier.nodes : undefined;
+  return {
+    async getNodes(ids) {
+      const out: (Uint8Array | undefined)[] = ids.map((id) => cached?.get(nodeKey(id)));
+      const missing = ids.filter((_, i) => out[i] === undefined);
+      if (missing.length > 0) {
+        const read = await repo.getNodes(missing);
+        let j = 0;
+        out.forEach((h, i) => {
+          if (h === undefined) out[i] = read[j++];
+        });
+      }
+      ids.forEach((id, i) => {
+        const h = out[i];
+        if (h !== undefined) seen.set(nodeKey(id), h);
+      });
+      return out;
+    },
+  };
+}
 
 /**
  * The audit trail (seed point 4, answering CloudTrail): every call is a leaf
@@ -119,6 +155,7 @@ export class AuditService implements AuditSink {
   private timer: NodeJS.Timeout | undefined;
   private retentionTimer: NodeJS.Timeout | undefined;
   private pruning: Promise<unknown> | undefined;
+  private frontier: Frontier | undefined;
 
   constructor(
     private readonly store: Store,
@@ -173,7 +210,9 @@ export class AuditService implements AuditSink {
       const size = await this.repo.reserveLeaf();
       const project = projectOf(r.resource);
       const line = eventLine({ ...r, seq: size, project });
-      const nodes = await appendLeaves(this.repo, size, [Buffer.from(line)]);
+      const seen = new Map<string, Uint8Array>();
+      const before = this.frontier;
+      const nodes = await appendLeaves(frontierReader(this.repo, before, size, seen), size, [Buffer.from(line)]);
       await this.repo.append(
         {
           seq: size,
@@ -192,6 +231,17 @@ export class AuditService implements AuditSink {
         nodes,
       );
       if (size + 1 - this.lastCheckpointSize >= this.settings.checkpointEveryEvents) this.checkpointSoon();
+      // The next frontier, from the old one, what was read and what was made; it counts only once committed.
+      if (before?.size === size) for (const [k, h] of before.nodes) seen.set(k, h);
+      for (const n of nodes) seen.set(nodeKey(n), n.hash);
+      const next = new Map<string, Uint8Array>();
+      for (const id of compactRange(size + 1)) {
+        const h = seen.get(nodeKey(id));
+        if (h !== undefined) next.set(nodeKey(id), h);
+      }
+      this.store.afterCommit(() => {
+        this.frontier = { size: size + 1, nodes: next };
+      });
     });
   }
 

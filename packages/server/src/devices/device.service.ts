@@ -8,6 +8,7 @@ import type { AuditSink } from '../http/pipeline.js';
 import type { Principal } from '../http/router.js';
 import type { Store } from '../storage/store.js';
 import { isUniqueViolation } from '../storage/store.js';
+import { ReusableQuery } from '../storage/reusable-query.js';
 import type { DevicesTable } from '../storage/schema.js';
 import { pkcs8ToPem, type Issued } from '../tls/ca.js';
 import { issueFromCsr, issueProvisioningCert } from './device-certs.js';
@@ -65,6 +66,17 @@ export interface DevicePrincipal extends Principal {
   certSerial: string;
 }
 
+/** What a certificate lookup found, kept while no device or certificate was written since. */
+interface CachedCert {
+  generation: number;
+  sha256: string;
+  expiresAt: number;
+  principal: DevicePrincipal;
+}
+
+/** Bounds the principal cache (about two certificates per device for a 10,000-device fleet, with room). */
+const PRINCIPAL_CACHE_MAX = 50_000;
+
 /** A one-time passphrase: 25 random base32 characters (125 bits) in groups of five. */
 function newPassphrase(): string {
   return (base32Encode(randomBytes(16)).slice(0, 25).match(/.{5}/g) ?? []).join('-');
@@ -78,6 +90,23 @@ function newPassphrase(): string {
 export class DeviceService {
   /** Wakes long-polls of a device when its desired state changes (this replica). */
   private readonly changes = new EventEmitter();
+  /**
+   * Certificate lookups by serial. Valid only while `generation` is unchanged: every write to
+   * `devices` or `device_certs` made here (other than a heartbeat's status columns) bumps it,
+   * before the write and again once it committed, so a revocation or rename takes effect on the
+   * next request. Only on SQLite, where this process is the database's one writer; replicas
+   * sharing PostgreSQL each see only their own writes, so there every request reads the table.
+   */
+  private readonly principals = new Map<string, CachedCert>();
+  private generation = 0;
+  private readonly cachePrincipals: boolean;
+  // The two statements of every heartbeat and long-poll, compiled once (see ReusableQuery).
+  private readonly beatQuery = new ReusableQuery((db, $) =>
+    db.updateTable('devices').set({ last_seen_at: $(0), status: $(1), integrity_state: $(2), agent_version: $(3) }).where('id', '=', $(4)),
+  );
+  private readonly pendingJobsQuery = new ReusableQuery((db, $) =>
+    db.selectFrom('device_jobs').selectAll().where('device_id', '=', $(0)).where('status', 'in', ['queued', 'running']).orderBy('created_at'),
+  );
 
   constructor(
     private readonly store: Store,
@@ -85,8 +114,20 @@ export class DeviceService {
     private readonly audit: AuditSink,
     private readonly clock: Clock,
     private readonly settings: DeviceSettings,
+    options: { cachePrincipals?: boolean } = {},
   ) {
     this.changes.setMaxListeners(0);
+    this.cachePrincipals = options.cachePrincipals ?? store.engine === 'sqlite';
+  }
+
+  /** Called around every write to `devices` / `device_certs` that may change a principal (see `principals`). */
+  private invalidatePrincipals(): void {
+    this.generation++;
+    this.principals.clear();
+    this.store.afterCommit(() => {
+      this.generation++;
+      this.principals.clear();
+    });
   }
 
   /** Where the desired state's `apps` come from (the app service, wired after both exist). */
@@ -186,6 +227,7 @@ export class DeviceService {
     };
     try {
       await this.store.transaction(async () => {
+        this.invalidatePrincipals();
         await this.store.db.insertInto('devices').values(row).execute();
         await this.store.db
           .insertInto('device_certs')
@@ -205,6 +247,15 @@ export class DeviceService {
    * a revocation takes effect at the next request.
    */
   async principalForCert(serial: string, sha256: string): Promise<DevicePrincipal> {
+    const hit = this.principals.get(serial);
+    if (hit !== undefined && hit.generation === this.generation) {
+      if (hit.sha256 !== sha256) throw new DeviceError('CERT_UNTRUSTED', 'This certificate was not issued to a device of this control plane.');
+      // Expiry is a matter of the clock, not of writes: checked on every request.
+      if (hit.expiresAt <= this.clock.now()) throw new DeviceError('CERT_EXPIRED', 'This device certificate has expired; provision the device anew.');
+      return { ...hit.principal };
+    }
+    // Taken before the read: a write that lands while it runs makes this entry stale at once.
+    const generation = this.generation;
     const row = await this.store.db
       .selectFrom('device_certs')
       .innerJoin('devices', 'devices.id', 'device_certs.device_id')
@@ -216,7 +267,7 @@ export class DeviceService {
       throw new DeviceError('CERT_REVOKED', 'This device was deregistered and its certificates revoked; it needs a full reset and new provisioning.');
     }
     if (row.expires_at <= this.clock.now()) throw new DeviceError('CERT_EXPIRED', 'This device certificate has expired; provision the device anew.');
-    return {
+    const principal: DevicePrincipal = {
       type: 'device',
       id: row.device_id,
       deviceId: row.device_id,
@@ -228,6 +279,12 @@ export class DeviceService {
       certKind: row.kind,
       certSerial: serial,
     };
+    if (this.cachePrincipals && generation === this.generation) {
+      if (this.principals.size >= PRINCIPAL_CACHE_MAX) this.principals.clear();
+      this.principals.set(serial, { generation, sha256: row.sha256, expiresAt: row.expires_at, principal });
+      return { ...principal };
+    }
+    return principal;
   }
 
   async certKind(serial: string): Promise<'provisioning' | 'operational' | undefined> {
@@ -240,6 +297,7 @@ export class DeviceService {
     if (p.certKind !== 'provisioning') throw new DeviceError('CERT_WRONG_KIND', 'Register with the provisioning certificate from the archive.');
     const now = this.clock.now();
     return this.store.transaction(async () => {
+      this.invalidatePrincipals();
       // Single use: claim the provisioning certificate atomically.
       const claimed = await this.store.db.updateTable('device_certs').set({ used_at: now }).where('serial', '=', p.certSerial).where('used_at', 'is', null).executeTakeFirst();
       if (Number(claimed.numUpdatedRows) !== 1) {
@@ -260,6 +318,7 @@ export class DeviceService {
     if (p.certKind !== 'operational') throw new DeviceError('CERT_WRONG_KIND', 'Renew with the operational certificate.');
     const now = this.clock.now();
     const issued = await issueFromCsr(this.ca(), p.name, csrPem, this.settings.operationalCertDays, new Date(now));
+    this.invalidatePrincipals();
     await this.store.db
       .insertInto('device_certs')
       .values({ serial: issued.serial, device_id: p.deviceId, kind: 'operational', sha256: issued.sha256, issued_at: now, expires_at: issued.expiresAt, used_at: null, revoked_at: null })
@@ -274,13 +333,12 @@ export class DeviceService {
   async heartbeat(p: DevicePrincipal, hb: Heartbeat, requestId: string, sourceIp: string): Promise<void> {
     this.assertOperational(p);
     const now = this.clock.now();
-    const before = await this.store.db.selectFrom('devices').select(['integrity_state']).where('id', '=', p.deviceId).executeTakeFirstOrThrow();
-    await this.store.db
-      .updateTable('devices')
-      .set({ last_seen_at: now, status: JSON.stringify(hb), integrity_state: hb.integrity.state, agent_version: hb.agentVersion })
-      .where('id', '=', p.deviceId)
-      .execute();
-    if (hb.integrity.state === 'compromised' && before.integrity_state !== 'compromised') {
+    // The previous integrity state matters only for a compromised report (to audit the change once):
+    // the common heartbeat is one UPDATE. Status columns only, so cached principals stay valid.
+    const compromised = hb.integrity.state === 'compromised';
+    const before = compromised ? await this.store.db.selectFrom('devices').select(['integrity_state']).where('id', '=', p.deviceId).executeTakeFirstOrThrow() : undefined;
+    await this.beatQuery.execute(this.store.db, [now, JSON.stringify(hb), hb.integrity.state, hb.agentVersion, p.deviceId]);
+    if (compromised && before?.integrity_state !== 'compromised') {
       // Seed point 13: a failed software-integrity check is a security event.
       await this.audit.record({
         requestId,
@@ -298,7 +356,7 @@ export class DeviceService {
   }
 
   private async pendingJobs(deviceId: string): Promise<DeviceJob[]> {
-    const rows = await this.store.db.selectFrom('device_jobs').selectAll().where('device_id', '=', deviceId).where('status', 'in', ['queued', 'running']).orderBy('created_at').execute();
+    const { rows } = await this.pendingJobsQuery.execute(this.store.db, [deviceId]);
     return rows.map((r) => ({ id: r.id, kind: r.kind, createdAt: new Date(r.created_at).toISOString(), ...(r.params === null ? {} : { params: JSON.parse(r.params) as deviceApi.UpdateJobParams }) }));
   }
 
@@ -321,17 +379,25 @@ export class DeviceService {
       const left = deadline - Date.now();
       if (left <= 0 || signal.aborted) return undefined;
       // Wake on a local change, or re-read every 25 s for changes made by another replica.
+      // Reaching the deadline with no local change answers 304 without another read: the
+      // agent's next long-poll reads at once, so a remote change waits no longer than before.
+      let changed = false;
       await new Promise<void>((resolve) => {
         const done = (): void => {
           clearTimeout(timer);
-          this.changes.off(p.deviceId, done);
+          this.changes.off(p.deviceId, woken);
           signal.removeEventListener('abort', done);
           resolve();
         };
+        const woken = (): void => {
+          changed = true;
+          done();
+        };
         const timer = setTimeout(done, Math.min(left, 25_000));
-        this.changes.once(p.deviceId, done);
+        this.changes.once(p.deviceId, woken);
         signal.addEventListener('abort', done, { once: true });
       });
+      if (!changed && (signal.aborted || deadline - Date.now() <= 0)) return undefined;
     }
   }
 
@@ -374,6 +440,7 @@ export class DeviceService {
 
   private async revokeAll(deviceId: string): Promise<void> {
     const now = this.clock.now();
+    this.invalidatePrincipals();
     await this.store.db.updateTable('device_certs').set({ revoked_at: now }).where('device_id', '=', deviceId).where('revoked_at', 'is', null).execute();
     await this.store.db.updateTable('devices').set({ state: 'deregistered', deregistered_at: now }).where('id', '=', deviceId).execute();
     this.store.afterCommit(() => this.changes.emit(deviceId));
@@ -404,6 +471,7 @@ export class DeviceService {
 
   async rename(project: string, name: string, newName: string): Promise<DeviceView> {
     const row = await this.get(project, name);
+    this.invalidatePrincipals();
     try {
       await this.store.db.updateTable('devices').set({ name: newName }).where('id', '=', row.id).execute();
     } catch (err) {
@@ -417,6 +485,7 @@ export class DeviceService {
     const row = await this.get(project, name);
     const next = { ...(JSON.parse(row.tags) as Record<string, string>), ...tags };
     for (const k of remove) delete next[k];
+    this.invalidatePrincipals();
     await this.store.db.updateTable('devices').set({ tags: JSON.stringify(next) }).where('id', '=', row.id).execute();
     return this.view({ ...row, tags: JSON.stringify(next) });
   }

@@ -293,7 +293,11 @@ async function handle(deps: PipelineDeps, req: IncomingMessage, res: ServerRespo
     const query = route.query === undefined ? undefined : validate(route.query, Object.fromEntries(url.searchParams), 'query');
     const body = route.body === undefined ? undefined : validate(route.body, rawBody, 'body');
     const aborter = new AbortController();
-    res.once('close', () => aborter.abort());
+    // 'close' follows every response; only one closed before it finished aborts the handler
+    // (an abort builds a DOMException: not worth paying on every call).
+    res.once('close', () => {
+      if (!res.writableFinished) aborter.abort();
+    });
     const ctx: RequestContext = { requestId, sourceIp, userAgent, principal, params: matched.params, body, query, headers: req.headers, signal: aborter.signal };
     if (route.rawBody !== undefined) {
       ctx.raw = req;
