@@ -38,11 +38,23 @@ let answered = 0;
 
 function post(sim: Sim, port: number, ca: string, path: string, payload: Buffer): Promise<number> {
   return new Promise((resolve) => {
-    const req = request({ agent: sim.agent, host: '127.0.0.1', port, path, method: 'POST', ca, servername: 'localhost', headers: { 'content-type': 'application/json', 'content-length': payload.length } }, (res) => {
-      answered++;
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
+    const req = request(
+      {
+        agent: sim.agent,
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'POST',
+        ca,
+        servername: 'localhost',
+        headers: { 'content-type': 'application/json', 'content-length': payload.length },
+      },
+      (res) => {
+        answered++;
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
     req.on('error', () => resolve(0));
     req.end(payload);
   });
@@ -51,7 +63,15 @@ function post(sim: Sim, port: number, ca: string, path: string, payload: Buffer)
 function poll(sim: Sim, port: number, ca: string, etag: string, stop: () => boolean): void {
   if (stop()) return;
   const req = request(
-    { agent: sim.pollAgent, host: '127.0.0.1', port, path: '/device/v1/desired-state?wait=30', ca, servername: 'localhost', headers: etag === '' ? {} : { 'if-none-match': etag } },
+    {
+      agent: sim.pollAgent,
+      host: '127.0.0.1',
+      port,
+      path: '/device/v1/desired-state?wait=30',
+      ca,
+      servername: 'localhost',
+      headers: etag === '' ? {} : { 'if-none-match': etag },
+    },
     (res) => {
       answered++;
       const next = String(res.headers['etag'] ?? etag);
@@ -94,7 +114,7 @@ async function setup(dataDir: string, n: number): Promise<{ identities: { cert: 
   const db = await openDatabase({ url: storageUrlOf(config) });
   // One key pair for every simulated device keeps setup quick; each device still has its own certificate.
   const alg = { name: 'ECDSA', namedCurve: 'P-256' } as const;
-  const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']));
+  const keys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']);
   const key = pkcs8ToPem(new Uint8Array(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)));
   const identities: { cert: string; key: string }[] = [];
   const now = Date.now();
@@ -106,8 +126,32 @@ async function setup(dataDir: string, n: number): Promise<{ identities: { cert: 
       const name = `sim-${j}`;
       const issued = await issueCertificate(ca, { commonName: name, usage: 'client', validityDays: 2, publicKey: keys.publicKey });
       const c = new X509Certificate(issued.certPem);
-      devices.push({ id, project: 'default', name, state: 'registered' as const, tags: '{}', network: '{"mode":"dhcp"}', archive_sha256: '', created_at: now, registered_at: now, deregistered_at: null, last_seen_at: null, status: null, integrity_state: 'unknown' as const, agent_version: null });
-      certs.push({ serial: c.serialNumber.toLowerCase(), device_id: id, kind: 'operational' as const, sha256: c.fingerprint256.replaceAll(':', '').toLowerCase(), issued_at: now, expires_at: Date.parse(c.validTo), used_at: null, revoked_at: null });
+      devices.push({
+        id,
+        project: 'default',
+        name,
+        state: 'registered' as const,
+        tags: '{}',
+        network: '{"mode":"dhcp"}',
+        archive_sha256: '',
+        created_at: now,
+        registered_at: now,
+        deregistered_at: null,
+        last_seen_at: null,
+        status: null,
+        integrity_state: 'unknown' as const,
+        agent_version: null,
+      });
+      certs.push({
+        serial: c.serialNumber.toLowerCase(),
+        device_id: id,
+        kind: 'operational' as const,
+        sha256: c.fingerprint256.replaceAll(':', '').toLowerCase(),
+        issued_at: now,
+        expires_at: Date.parse(c.validTo),
+        used_at: null,
+        revoked_at: null,
+      });
       identities.push({ cert: issued.certPem, key });
     }
     await db.db.insertInto('devices').values(devices).execute();
@@ -137,7 +181,17 @@ export async function benchDevices(
     const { identities } = await setup(dataDir, max);
     const caPem = readFileSync(join(dataDir, 'ca.pem'), 'utf8');
     const script = fileURLToPath(new URL('./lib/serve.ts', import.meta.url));
-    child = spawn(process.execPath, [...(process.env.BENCH_CPU_PROF === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]), '--import', 'tsx', script, dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    child = spawn(
+      process.execPath,
+      [
+        ...(process.env.BENCH_CPU_PROF === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]),
+        '--import',
+        'tsx',
+        script,
+        dataDir,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     const [port, pid] = await new Promise<[number, number]>((resolve) => {
       let out = '';
       child!.stdout!.on('data', (d: Buffer) => {
@@ -147,7 +201,17 @@ export async function benchDevices(
       });
     });
     // One payload for every beat: the generator shares the 2 cores with the server, so it does no per-request JSON work.
-    const heartbeat = Buffer.from(JSON.stringify({ agentVersion: 'bench', uptimeSeconds: 1, integrity: { state: 'verified' }, rootKeyProtection: 'tpm', disk: { totalBytes: 1, freeBytes: 1 }, memory: { totalBytes: 1, freeBytes: 1 }, cpu: { load1: 0, cores: 2 } }));
+    const heartbeat = Buffer.from(
+      JSON.stringify({
+        agentVersion: 'bench',
+        uptimeSeconds: 1,
+        integrity: { state: 'verified' },
+        rootKeyProtection: 'tpm',
+        disk: { totalBytes: 1, freeBytes: 1 },
+        memory: { totalBytes: 1, freeBytes: 1 },
+        cpu: { load1: 0, cores: 2 },
+      }),
+    );
     let stopped = false;
     const sims: Sim[] = [];
     const latencies: number[] = [];
@@ -166,7 +230,10 @@ export async function benchDevices(
       // Ramp up to n devices, spreading their first heartbeats across one period.
       while (sims.length < n) {
         const id = identities[sims.length]!;
-        const sim = { agent: new Agent({ keepAlive: !HEARTBEAT_RECONNECT, maxSockets: 1, cert: id.cert, key: id.key, ca: caPem }), pollAgent: new Agent({ keepAlive: true, maxSockets: 1, cert: id.cert, key: id.key, ca: caPem }) };
+        const sim = {
+          agent: new Agent({ keepAlive: !HEARTBEAT_RECONNECT, maxSockets: 1, cert: id.cert, key: id.key, ca: caPem }),
+          pollAgent: new Agent({ keepAlive: true, maxSockets: 1, cert: id.cert, key: id.key, ca: caPem }),
+        };
         sims.push(sim);
         poll(sim, port, caPem, '', () => stopped);
         setTimeout(() => beat(sim), Math.random() * HEARTBEAT_MS);
@@ -183,12 +250,21 @@ export async function benchDevices(
       const cpuSeconds = cpuOf(pid) - cpu0;
       const ownCpuSeconds = cpuOf() - ownCpu0;
       const threadCores = Object.fromEntries(
-        [...threadCpuOf(pid)].map(([name, sec]) => [name, Number(((sec - (threads0.get(name) ?? 0)) / measureSeconds).toFixed(3))]).filter(([, cores]) => Number(cores) > 0),
+        [...threadCpuOf(pid)]
+          .map(([name, sec]) => [name, Number(((sec - (threads0.get(name) ?? 0)) / measureSeconds).toFixed(3))])
+          .filter(([, cores]) => Number(cores) > 0),
       );
       const requestsPerSecond = answered / measureSeconds;
       const sorted = [...latencies].sort((a, b) => a - b);
       const pct = (p: number): number => Number((sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0).toFixed(1));
-      const step = { devices: n, heartbeats: sorted.length, failures, p50Ms: pct(0.5), p99Ms: pct(0.99), maxMs: pct(1), serverCpuCores: Number((cpuSeconds / measureSeconds).toFixed(2)),
+      const step = {
+        devices: n,
+        heartbeats: sorted.length,
+        failures,
+        p50Ms: pct(0.5),
+        p99Ms: pct(0.99),
+        maxMs: pct(1),
+        serverCpuCores: Number((cpuSeconds / measureSeconds).toFixed(2)),
         requestsPerSecond: Number(requestsPerSecond.toFixed(1)),
         // The figure to compare across runs on a busy machine: server CPU time per answered request.
         serverCpuMsPerRequest: Number(((cpuSeconds * 1000) / Math.max(1, answered)).toFixed(3)),
@@ -206,7 +282,14 @@ export async function benchDevices(
       s.agent.destroy();
       s.pollAgent.destroy();
     }
-    return { bench: 'devices', heartbeatConnection: HEARTBEAT_RECONNECT ? 'new, TLS session resumed' : 'keep-alive', heartbeatSeconds: HEARTBEAT_MS / 1000, longPollWaitSeconds: 30, measureSeconds, steps: results };
+    return {
+      bench: 'devices',
+      heartbeatConnection: HEARTBEAT_RECONNECT ? 'new, TLS session resumed' : 'keep-alive',
+      heartbeatSeconds: HEARTBEAT_MS / 1000,
+      longPollWaitSeconds: 30,
+      measureSeconds,
+      steps: results,
+    };
   } finally {
     child?.kill('SIGTERM');
     rmSync(dataDir, { recursive: true, force: true });

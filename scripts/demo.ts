@@ -68,9 +68,13 @@ if (freshPlane || !existsSync(join(applianceDir, 'root-key.json'))) {
   writeFileSync(pass, `${prov.passphrase}\n`, { mode: 0o600 });
   // Asynchronously: the control plane it registers with runs in this very process.
   const reg = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolveRun) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', agentMain, 'register', '--archive', archive, '--data-dir', applianceDir, '--passphrase-file', pass], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', agentMain, 'register', '--archive', archive, '--data-dir', applianceDir, '--passphrase-file', pass],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
