@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startTestServer } from '../../server/test/harness.js';
+import { until } from './helpers/wait.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const agentBin = join(root, 'packages/agent/src/cli/main.ts');
@@ -20,16 +21,6 @@ function run(bin: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ cod
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 45_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
 }
 
 function filesUnder(dir: string): string[] {

@@ -5,11 +5,12 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { startTestServer } from '../../server/test/harness.js';
 import { deployDemoApp, runSightline } from '../../../scripts/demo-app.js';
 import { gstreamerAvailable } from '../src/camera/index.js';
+import { AGENT_MAIN, runAgentCli as run } from './helpers/launcher-process.js';
+import { until } from './helpers/wait.js';
 
 /**
  * Issue 6's done-when, the demo's own flow (scripts/demo-app.ts) against a
@@ -22,8 +23,6 @@ import { gstreamerAvailable } from '../src/camera/index.js';
  * is proven in examples/privacy-blur/test.
  */
 
-const root = fileURLToPath(new URL('../../..', import.meta.url));
-const agentBin = join(root, 'packages/agent/src/cli/main.ts');
 const gst = gstreamerAvailable();
 
 function freePort(): Promise<number> {
@@ -35,27 +34,6 @@ function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
-}
-
-function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', agentBin, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
 }
 
 interface AppBody {
@@ -83,7 +61,7 @@ test('the demo flow: RTSP camera → privacy-blur on a real agent → blurred MJ
 
     const outputPort = await freePort();
     const agentEnv = { SIGHTLINE_AGENT_HEARTBEAT_SECONDS: '2', SIGHTLINE_AGENT_POLL_WAIT_SECONDS: '2', SIGHTLINE_AGENT_OUTPUT_PORT: String(outputPort) };
-    agent = spawn(process.execPath, ['--import', 'tsx', agentBin, 'start', '--data-dir', dataDir], { env: { ...process.env, ...agentEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+    agent = spawn(process.execPath, ['--import', 'tsx', AGENT_MAIN, 'start', '--data-dir', dataDir], { env: { ...process.env, ...agentEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
     let agentOut = '';
     agent.stdout?.on('data', (d: Buffer) => (agentOut += d.toString()));
     agent.stderr?.on('data', (d: Buffer) => (agentOut += d.toString()));
