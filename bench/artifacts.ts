@@ -27,10 +27,10 @@ import { initDataDir, loadConfig } from '@sightline/server';
 import { RootKey } from '../packages/server/src/keys/root-key.js';
 import { loadServerMaterial } from '../packages/server/src/tls/server-material.js';
 import { tlsOptions } from '../packages/server/src/tls/tls-options.js';
+import { CLOCK_TICKS, cpuSecondsOf, statFields } from './lib/proc.js';
 
 const MiB = 1024 * 1024;
 const serveScript = fileURLToPath(new URL('./lib/serve.ts', import.meta.url));
-const TICK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 /** A sink that drops what it is given (writing is not what is measured). */
 const discard = (): Writable =>
@@ -40,11 +40,6 @@ const discard = (): Writable =>
     writev: (_c, cb) => cb(),
   });
 
-/** CPU seconds (user + system, all threads) a process has used so far. */
-function cpuOf(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / TICK;
-}
 const selfCpu = (): number => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
@@ -185,8 +180,8 @@ export async function benchArtifacts(
     const ageRun = (args: string[]): number => {
       const r = spawnSync('sh', ['-c', 'age "$@" && cat /proc/$$/stat', 'sh', ...args], { encoding: 'utf8' });
       if (r.status !== 0) throw new Error(`age ${args[0] ?? ''} failed: ${r.stderr}`);
-      const f = r.stdout.split(') ')[1]?.split(' ') ?? [];
-      return (Number(f[13]) + Number(f[14])) / TICK; // cutime + cstime: age's own CPU
+      const f = statFields(r.stdout);
+      return (Number(f[13]) + Number(f[14])) / CLOCK_TICKS; // cutime + cstime: age's own CPU
     };
     const ageEnc = await measure(
       runs,
@@ -209,12 +204,12 @@ export async function benchArtifacts(
     const bareAgent = new Agent({ keepAlive: true, ca, minVersion: 'TLSv1.3' });
     const bareUp = await measure(
       runs,
-      () => cpuOf(bare.pid),
+      () => cpuSecondsOf(bare.pid),
       () => transfer(bareAgent, bare.port, 'PUT', '/', {}, file),
     );
     const bareDown = await measure(
       runs,
-      () => cpuOf(bare.pid),
+      () => cpuSecondsOf(bare.pid),
       () => transfer(bareAgent, bare.port, 'GET', '/', {}, undefined, { bytes: size }),
     );
     bareAgent.destroy();
@@ -236,7 +231,7 @@ export async function benchArtifacts(
     const auth = { authorization: `Bearer ${token}` };
     const up = await measure(
       runs,
-      () => cpuOf(server.pid),
+      () => cpuSecondsOf(server.pid),
       () =>
         transfer(
           agent,
@@ -249,7 +244,7 @@ export async function benchArtifacts(
     );
     const down = await measure(
       runs,
-      () => cpuOf(server.pid),
+      () => cpuSecondsOf(server.pid),
       () => transfer(agent, server.port, 'GET', `${path}/content`, auth, undefined, { bytes: size, sha256: digest }),
     );
     agent.destroy();

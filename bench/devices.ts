@@ -17,6 +17,7 @@ import { RootKey } from '../packages/server/src/keys/root-key.js';
 import { issueCertificate, pkcs8ToPem } from '../packages/server/src/tls/ca.js';
 import { loadCertificateAuthority } from '../packages/server/src/tls/server-material.js';
 import { X509Certificate } from 'node:crypto';
+import { CLOCK_TICKS, cpuSecondsOf, statFields } from './lib/proc.js';
 import { openDatabase, storageUrlOf } from './lib/storage.js';
 
 const HEARTBEAT_MS = 30_000;
@@ -83,10 +84,6 @@ function poll(sim: Sim, port: number, ca: string, etag: string, stop: () => bool
   req.end();
 }
 
-function cpuOf(pid: number = process.pid): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(f[11]) + Number(f[12])) / 100; // utime + stime in clock ticks (100 Hz)
-}
 /** CPU seconds of the event loop (the main thread) and of the other threads (V8's GC helpers, libuv's pool). */
 function threadCpuOf(pid: number): Map<string, number> {
   const out = new Map<string, number>();
@@ -94,8 +91,8 @@ function threadCpuOf(pid: number): Map<string, number> {
     try {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       const name = tid === String(pid) ? 'eventLoop' : 'otherThreads';
-      const f = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-      out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / 100);
+      const f = statFields(stat);
+      out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / CLOCK_TICKS);
     } catch {
       // The thread ended between the listing and the read.
     }
@@ -243,12 +240,12 @@ export async function benchDevices(
       latencies.length = 0;
       failures = 0;
       answered = 0;
-      const cpu0 = cpuOf(pid);
+      const cpu0 = cpuSecondsOf(pid);
       const threads0 = threadCpuOf(pid);
-      const ownCpu0 = cpuOf();
+      const ownCpu0 = cpuSecondsOf();
       await new Promise((r) => setTimeout(r, measureSeconds * 1000));
-      const cpuSeconds = cpuOf(pid) - cpu0;
-      const ownCpuSeconds = cpuOf() - ownCpu0;
+      const cpuSeconds = cpuSecondsOf(pid) - cpu0;
+      const ownCpuSeconds = cpuSecondsOf() - ownCpu0;
       const threadCores = Object.fromEntries(
         [...threadCpuOf(pid)]
           .map(([name, sec]) => [name, Number(((sec - (threads0.get(name) ?? 0)) / measureSeconds).toFixed(3))])

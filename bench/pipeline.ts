@@ -20,6 +20,7 @@ import { promisify } from 'node:util';
 import { startLocalApp, type LocalApp } from '@sightline/sdk/agent';
 import { bundleApp } from '@sightline/sdk/build';
 import { CameraIngest, ModelRunnerClient, ffmpegArgs, findFfmpeg } from '../packages/agent/src/index.js';
+import { cpuSecondsOf } from './lib/proc.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const CLIP = join(ROOT, 'packages/agent/test/fixtures/video/pan-messi.mp4');
@@ -28,13 +29,11 @@ const MODEL_DIR = join(APP_DIR, 'model');
 const WIDTH = 640;
 const HEIGHT = 480;
 const CLIP_FPS = 12;
-const TICKS = 100; // USER_HZ on Linux
 
-/** utime + stime of a process, seconds; 0 once it is gone. */
+/** CPU seconds of a process; 0 once it is gone (a child may exit between listing and reading). */
 function cpuOf(pid: number): number {
   try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-    return (Number(f[11]) + Number(f[12])) / TICKS;
+    return cpuSecondsOf(pid);
   } catch {
     return 0;
   }
