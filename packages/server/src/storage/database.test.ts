@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import BetterSqlite3 from 'better-sqlite3';
 import { openDatabase, StorageError, withStatementCache } from './database.js';
-import { testDatabases } from './test-databases.js';
+import pg from 'pg';
+import { pgTestUrl, postgresReachable, postgresTestDatabase, testDatabases } from './test-databases.js';
 
 for (const target of await testDatabases()) {
   test(`[${target.name}] migrations create every table and are idempotent`, async () => {
@@ -22,7 +23,10 @@ for (const target of await testDatabases()) {
 }
 
 test('an empty storage URL is refused with a code', async () => {
-  await assert.rejects(openDatabase({ url: 'sqlite:' }), (err: unknown) => err instanceof StorageError && err.code === 'STORAGE_URL_INVALID');
+  await assert.rejects(
+    openDatabase({ url: 'sqlite:' }),
+    (err: unknown) => err instanceof StorageError && err.code === 'STORAGE_URL_INVALID',
+  );
 });
 
 test('the SQLite statement cache reuses statements, evicts the least recently used, and never shares a busy one', () => {
@@ -47,3 +51,35 @@ test('the SQLite statement cache reuses statements, evicts the least recently us
   db.close();
   assert.equal(raw.open, false);
 });
+
+if (await postgresReachable()) {
+  test('[postgres] migrating one schema is not upset by other schemas created and dropped meanwhile', async () => {
+    // Kysely's own introspector resolved every schema's tables by name: a schema dropped by
+    // another tenant (or a parallel test) in the middle failed our migration.
+    const churn = new pg.Client({ connectionString: pgTestUrl });
+    await churn.connect();
+    let stop = false;
+    const churning = (async () => {
+      for (let i = 0; !stop; i++) {
+        const name = `churn_${process.pid}_${i}`;
+        await churn.query(`create schema ${name}; create table ${name}.t (id serial primary key, v text)`);
+        await churn.query(`drop schema ${name} cascade`);
+      }
+    })();
+    try {
+      for (let round = 0; round < 6; round++) {
+        const opened = await Promise.all([1, 2, 3].map(() => postgresTestDatabase.open()));
+        for (const o of opened) {
+          const tables = (await o.db.introspection.getTables()).map((t) => t.name);
+          assert.ok(tables.includes('settings'), `settings missing in ${tables.join(',')}`);
+          assert.ok(!tables.some((t) => t.startsWith('kysely_')), 'Kysely tables are internal');
+        }
+        await Promise.all(opened.map((o) => o.cleanup()));
+      }
+    } finally {
+      stop = true;
+      await churning;
+      await churn.end();
+    }
+  });
+}

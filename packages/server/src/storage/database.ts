@@ -1,7 +1,20 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, Migrator, PostgresAdapter, PostgresDialect, SqliteDialect, sql, type SqliteDatabase, type SqliteStatement } from 'kysely';
+import {
+  Kysely,
+  Migrator,
+  PostgresAdapter,
+  PostgresDialect,
+  SqliteDialect,
+  sql,
+  type DatabaseIntrospector,
+  type DatabaseMetadata,
+  type SchemaMetadata,
+  type SqliteDatabase,
+  type SqliteStatement,
+  type TableMetadata,
+} from 'kysely';
 import pg from 'pg';
 import { SightlineError } from '@sightline/core';
 import { migrationProvider } from './migrations/index.js';
@@ -47,7 +60,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Opened
     if (schema !== undefined) {
       await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
     }
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const db = new Kysely<Database>({ dialect: new CurrentSchemaPostgresDialect({ pool }) });
     opened = { db, engine: 'postgres', close: () => db.destroy() };
   } else {
     const file = url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : url;
@@ -113,17 +126,90 @@ export function withStatementCache(db: BetterSqlite3.Database, size = STATEMENT_
   };
 }
 
+/**
+ * Kysely's PostgreSQL introspector (which its migrator uses to find its own
+ * tables) reads every schema of the database and resolves each table's name
+ * through `pg_get_serial_sequence`: a schema dropped meanwhile by someone else
+ * (another tenant, a parallel test) fails our migration with "schema … does
+ * not exist". This one looks at the schema in effect only.
+ */
+class CurrentSchemaPostgresDialect extends PostgresDialect {
+  override createIntrospector(db: Kysely<unknown>): DatabaseIntrospector {
+    return new CurrentSchemaIntrospector(db);
+  }
+}
+
+class CurrentSchemaIntrospector implements DatabaseIntrospector {
+  constructor(private readonly db: Kysely<unknown>) {}
+
+  async getSchemas(): Promise<SchemaMetadata[]> {
+    const rows = await sql<{ name: string }>`select current_schema() as name`.execute(this.db);
+    return rows.rows.filter((r) => r.name !== null);
+  }
+
+  async getTables(options: { withInternalKyselyTables?: boolean } = {}): Promise<TableMetadata[]> {
+    const rows = await sql<{
+      schema: string;
+      table: string;
+      kind: string;
+      column: string;
+      type: string;
+      nullable: boolean;
+      hasDefault: boolean;
+      identity: boolean;
+      comment: string | null;
+    }>`
+      select ns.nspname as schema, c.relname as table, c.relkind as kind, a.attname as column, t.typname as type,
+             not a.attnotnull as nullable, a.atthasdef as "hasDefault", a.attidentity <> '' as identity,
+             col_description(c.oid, a.attnum) as comment
+        from pg_catalog.pg_class c
+        join pg_catalog.pg_namespace ns on ns.oid = c.relnamespace
+        join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+        join pg_catalog.pg_type t on t.oid = a.atttypid
+       where ns.nspname = current_schema() and c.relkind in ('r', 'v', 'p')
+       order by c.relname, a.attnum`.execute(this.db);
+    const tables = new Map<string, TableMetadata & { columns: TableMetadata['columns'][number][] }>();
+    for (const r of rows.rows) {
+      if (!options.withInternalKyselyTables && r.table.startsWith('kysely_')) continue;
+      let table = tables.get(r.table);
+      if (table === undefined) {
+        table = { name: r.table, schema: r.schema, isView: r.kind === 'v', columns: [] };
+        tables.set(r.table, table);
+      }
+      table.columns.push({
+        name: r.column,
+        dataType: r.type,
+        isNullable: r.nullable,
+        hasDefaultValue: r.hasDefault,
+        isAutoIncrementing: r.identity,
+        ...(r.comment === null ? {} : { comment: r.comment }),
+      });
+    }
+    return [...tables.values()];
+  }
+
+  async getMetadata(options?: { withInternalKyselyTables?: boolean }): Promise<DatabaseMetadata> {
+    return { tables: await this.getTables(options) };
+  }
+}
+
 export async function migrate(db: Db): Promise<void> {
   // PostgreSQL: name the schema in effect, or Kysely takes another schema's
   // kysely_migration_lock (tests, tenants on one server) for ours and fails.
   const pgSchema =
-    db.getExecutor().adapter instanceof PostgresAdapter ? (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]?.s : undefined;
+    db.getExecutor().adapter instanceof PostgresAdapter
+      ? (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]?.s
+      : undefined;
   const migrator = new Migrator({ db, provider: migrationProvider, ...(pgSchema === undefined ? {} : { migrationTableSchema: pgSchema }) });
   const { error, results } = await migrator.migrateToLatest();
   if (error !== undefined) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-    throw new StorageError('STORAGE_MIGRATION_FAILED', `Database migration ${failed} failed; the database was left at the last good migration.`, {
-      cause: error,
-    });
+    throw new StorageError(
+      'STORAGE_MIGRATION_FAILED',
+      `Database migration ${failed} failed; the database was left at the last good migration.`,
+      {
+        cause: error,
+      },
+    );
   }
 }
