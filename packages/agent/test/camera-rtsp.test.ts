@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { CameraCredentials } from '../src/camera/credentials.js';
-import { findFfmpeg } from '../src/camera/decoder.js';
+import { ffmpegSpeaksFpsMode, findFfmpeg, locateFfmpeg } from '../src/camera/decoder.js';
 import { CameraIngest, type CameraIngestOptions, type CameraState } from '../src/camera/ingest.js';
 import {
   gstreamerAvailable,
@@ -232,4 +232,33 @@ test('file:// source: ffmpeg reads the clip itself, looping, at the requested si
   assert.equal(f.data.length, 96 * 72 * 3);
   assert.equal(cam.status().secure, true);
   await until('a few frames', () => cam.status().framesDelivered >= 10, 5000);
+});
+
+test('npm-only install: with no ffmpeg on PATH the bundled static ffmpeg is found and decodes an RTSPS stream', { skip }, async (t) => {
+  const bundled = locateFfmpeg({ PATH: '' });
+  if (bundled === undefined) return t.skip('the optional @ffmpeg-installer package is not installed on this platform');
+  assert.equal(bundled.source, 'npm');
+  assert.match(bundled.path, /node_modules\/@ffmpeg-installer\/[a-z0-9]+-[a-z0-9]+\/ffmpeg$/);
+  assert.equal(locateFfmpeg({ PATH: '', SIGHTLINE_FFMPEG: '/opt/ffmpeg' })?.source, 'env');
+  assert.equal(await ffmpegSpeaksFpsMode(bundled.path), false, 'the npm build is ffmpeg 4.1');
+  const system = findFfmpeg();
+  if (system !== undefined && system !== bundled.path)
+    t.diagnostic(`system ffmpeg speaks -fps_mode: ${String(await ffmpegSpeaksFpsMode(system))}`);
+  const ca = await createCa('Camera CA');
+  const leaf = await issue(ca, { commonName: 'cam-02', usage: 'server', names: ['127.0.0.1', 'localhost'] });
+  const s = await sim({ tls: { certPem: leaf.certPem, keyPem: leaf.keyPem }, credentials: { username: 'v', password: 'npm-only' } });
+  const cam = ingest({
+    source: { url: s.url, ca: ca.certPem, credentials: CameraCredentials.from('v', 'npm-only') },
+    width: 128,
+    height: 96,
+    ffmpegPath: bundled.path,
+  });
+  const frame = await cam.next({ timeoutMs: 10_000 });
+  assert.ok(frame, `no frame: ${JSON.stringify(cam.status().lastError)}`);
+  assert.equal(frame.data.length, 128 * 96 * 3);
+  const m = mean(frame.data);
+  assert.ok(m > 20 && m < 235, `a real picture, not a blank one (mean ${m})`);
+  const pid = cam.decoderPids.at(-1);
+  assert.ok(pid !== undefined, 'the decoder process is recorded');
+  assert.match(procText(pid, 'cmdline'), /@ffmpeg-installer/);
 });

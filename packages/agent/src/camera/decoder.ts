@@ -1,5 +1,6 @@
-import { spawn as nodeSpawn } from 'node:child_process';
+import { execFile, spawn as nodeSpawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
+import { createRequire } from 'node:module';
 import { delimiter, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { CameraError } from './errors.js';
@@ -21,24 +22,74 @@ export type Spawner = (command: string, args: readonly string[]) => DecoderProce
 export const systemSpawner: Spawner = (command, args) =>
   nodeSpawn(command, [...args], { stdio: ['pipe', 'pipe', 'pipe'], shell: false, windowsHide: true });
 
+/** Where the ffmpeg in use came from (reported with the camera status). */
+export type FfmpegSource = 'env' | 'path' | 'npm';
+
 /**
  * Finds ffmpeg: `SIGHTLINE_FFMPEG` if set, else the first `ffmpeg` on PATH
- * (Debian's /usr/bin/ffmpeg). Returns undefined when there is none.
+ * (Debian's /usr/bin/ffmpeg), else the static build the optional npm package
+ * `@ffmpeg-installer/ffmpeg` ships inside its tarball (an install with only
+ * the npm registry). Returns undefined when there is none.
  */
 export function findFfmpeg(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return locateFfmpeg(env)?.path;
+}
+
+export function locateFfmpeg(env: NodeJS.ProcessEnv = process.env): { path: string; source: FfmpegSource } | undefined {
   const explicit = env['SIGHTLINE_FFMPEG'];
-  if (explicit !== undefined && explicit !== '') return explicit;
+  if (explicit !== undefined && explicit !== '') return { path: explicit, source: 'env' };
   for (const dir of (env['PATH'] ?? '/usr/bin:/bin').split(delimiter)) {
     if (dir === '') continue;
     const candidate = join(dir, 'ffmpeg');
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // next
-    }
+    if (executable(candidate)) return { path: candidate, source: 'path' };
   }
-  return undefined;
+  const bundled = npmFfmpeg();
+  return bundled === undefined ? undefined : { path: bundled, source: 'npm' };
+}
+
+const fpsModeByPath = new Map<string, Promise<boolean | undefined>>();
+
+/**
+ * Whether the ffmpeg at `path` knows `-fps_mode` (5.1 and later), read once
+ * per path from the libavformat version `ffmpeg -version` prints (59.27 came
+ * with 5.1; static git builds such as the npm package's say no release
+ * number, only that). Undefined when it does not run or say.
+ */
+export function ffmpegSpeaksFpsMode(path: string): Promise<boolean | undefined> {
+  let known = fpsModeByPath.get(path);
+  if (known === undefined) {
+    known = new Promise((resolve) => {
+      execFile(path, ['-hide_banner', '-version'], { timeout: 5000, maxBuffer: 64 * 1024 }, (err, stdout) => {
+        const m = err === null ? /^libavformat\s+(\d+)\.\s*(\d+)\./m.exec(stdout) : null;
+        if (m === null) return resolve(undefined);
+        const [major, minor] = [Number(m[1]), Number(m[2])];
+        resolve(major > 59 || (major === 59 && minor >= 27));
+      });
+    });
+    fpsModeByPath.set(path, known);
+  }
+  return known;
+}
+
+function executable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The binary of `@ffmpeg-installer/<platform>-<arch>`, when npm installed one for this machine. */
+export function npmFfmpeg(): string | undefined {
+  const require = createRequire(import.meta.url);
+  try {
+    // The package's own index throws (a string) when its platform package is absent.
+    const found = (require('@ffmpeg-installer/ffmpeg') as { path?: unknown }).path;
+    return typeof found === 'string' && executable(found) ? found : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** What ffmpeg reads: H.264 Annex-B that we write to its stdin, or a local file it opens itself. */
@@ -51,6 +102,8 @@ export interface DecoderOptions {
   readonly height: number;
   /** ffmpeg decoder threads; 0 lets ffmpeg choose. */
   readonly threads?: number;
+  /** An ffmpeg before 5.1 (`ffmpegSpeaksFpsMode` says false) spells `-fps_mode` as `-vsync`. */
+  readonly legacyVsync?: boolean;
   /** Stop feeding (skip to the next keyframe) when this many bytes wait in ffmpeg's stdin. */
   readonly maxPendingBytes?: number;
 }
@@ -81,7 +134,7 @@ export function checkFrameSize(width: number, height: number): void {
  * camera, ffmpeg reads H.264 from stdin that the agent's own RTSP client
  * received (other processes can read /proc/PID/cmdline).
  */
-export function ffmpegArgs(o: Pick<DecoderOptions, 'input' | 'width' | 'height' | 'threads'>): string[] {
+export function ffmpegArgs(o: Pick<DecoderOptions, 'input' | 'width' | 'height' | 'threads' | 'legacyVsync'>): string[] {
   const input =
     o.input.kind === 'h264-pipe'
       ? // A short probe: the first access unit carries the SPS, so ffmpeg knows the size at once.
@@ -104,7 +157,7 @@ export function ffmpegArgs(o: Pick<DecoderOptions, 'input' | 'width' | 'height' 
     '-pix_fmt',
     'rgb24',
     // Every decoded picture out once: no duplicates or drops from a guessed frame rate.
-    '-fps_mode',
+    o.legacyVsync === true ? '-vsync' : '-fps_mode',
     'passthrough',
     '-f',
     'rawvideo',

@@ -210,4 +210,9 @@ test('the ffmpeg command line for a camera carries no URL, only a pipe', () => {
   assert.deepEqual(args.slice(args.indexOf('-vf'), args.indexOf('-vf') + 4), ['-vf', 'scale=256:256', '-pix_fmt', 'rgb24']);
   const file = ffmpegArgs({ input: { kind: 'file', path: '/clips/a.mp4', loop: true }, width: 64, height: 48 });
   assert.deepEqual(file.slice(file.indexOf('-re'), file.indexOf('-re') + 5), ['-re', '-stream_loop', '-1', '-i', '/clips/a.mp4']);
+  // Every picture once, no frame-rate guess: spelt -fps_mode from 5.1 on, -vsync before (the npm static build is 4.1).
+  assert.deepEqual(args.slice(args.indexOf('passthrough') - 1, args.indexOf('passthrough') + 1), ['-fps_mode', 'passthrough']);
+  const old = ffmpegArgs({ input: { kind: 'h264-pipe' }, width: 8, height: 8, legacyVsync: true });
+  assert.deepEqual(old.slice(old.indexOf('passthrough') - 1, old.indexOf('passthrough') + 1), ['-vsync', 'passthrough']);
+  assert.ok(!old.includes('-fps_mode'));
 });

@@ -1,6 +1,6 @@
 import { systemClock, type Clock, type Random } from '../clock.js';
 import { Backoff } from '../client/backoff.js';
-import { FfmpegDecoder, checkFrameSize, findFfmpeg, systemSpawner, type Spawner } from './decoder.js';
+import { FfmpegDecoder, checkFrameSize, ffmpegSpeaksFpsMode, findFfmpeg, systemSpawner, type Spawner } from './decoder.js';
 import { CameraError, isPermanentCameraError } from './errors.js';
 import { isAbort, openRtspH264, type RtspH264Stream } from './rtsp/client.js';
 import type { RtspLimits } from './rtsp/limits.js';
@@ -310,6 +310,8 @@ export class CameraIngest {
     const ffmpegPath = this.options.ffmpegPath ?? findFfmpeg();
     if (ffmpegPath === undefined)
       return new CameraError('FFMPEG_UNAVAILABLE', 'ffmpeg was not found. Install ffmpeg (Debian package ffmpeg) or set SIGHTLINE_FFMPEG.');
+    // Only a real ffmpeg is asked its version (tests pass fake spawners and paths).
+    const legacyVsync = this.spawn === systemSpawner && (await ffmpegSpeaksFpsMode(ffmpegPath)) === false;
     const decoder = new FfmpegDecoder(
       {
         ffmpegPath,
@@ -317,6 +319,7 @@ export class CameraIngest {
         width: this.options.width,
         height: this.options.height,
         threads: this.options.decoderThreads ?? 1,
+        legacyVsync,
       },
       this.spawn,
     );
