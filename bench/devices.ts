@@ -8,6 +8,7 @@ import 'reflect-metadata';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID, webcrypto } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { connect, type ClientHttp2Session } from 'node:http2';
 import { Agent, request } from 'node:https';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,66 +23,97 @@ import { openDatabase, storageUrlOf } from './lib/storage.js';
 
 const HEARTBEAT_MS = 30_000;
 /**
- * BENCH_DEVICES_HEARTBEAT=reconnect: each heartbeat on a new connection (TLS
- * session resumed) instead of a second keep-alive one. With two sockets per
- * agent, 10,000 agents need 20,000 descriptors in the server and in the
- * generator: this machine's hard limit (`ulimit -Hn`) is 20,000.
+ * BENCH_DEVICES_TRANSPORT=http1: each simulated appliance holds two
+ * keep-alive HTTP/1.1 connections (the long-poll's and one for heartbeats),
+ * as agents before HTTP/2 did, for comparison. The default is the agent's
+ * own way: ONE HTTP/2 connection per appliance, the long-poll and the
+ * heartbeats as streams on it. (With two sockets per appliance, 10,000
+ * appliances need 20,000 descriptors in each process: this machine's hard
+ * limit, `ulimit -Hn`, is 20,000.)
  */
-const HEARTBEAT_RECONNECT = process.env.BENCH_DEVICES_HEARTBEAT === 'reconnect';
+const TRANSPORT: 'h2' | 'http1' = process.env.BENCH_DEVICES_TRANSPORT === 'http1' ? 'http1' : 'h2';
 
+/** One simulated appliance's connection(s) to the control plane. */
 interface Sim {
-  agent: Agent;
-  pollAgent: Agent;
+  post(path: string, payload: Buffer): Promise<number>;
+  /** A GET that answers with its status and ETag (0 on a network fault). */
+  get(path: string, headers: Record<string, string>): Promise<{ status: number; etag: string | undefined }>;
+  close(): void;
 }
 
 /** Requests the generator saw answered (heartbeats and long-poll answers), for CPU per request. */
 let answered = 0;
 
-function post(sim: Sim, port: number, ca: string, path: string, payload: Buffer): Promise<number> {
-  return new Promise((resolve) => {
-    const req = request(
-      {
-        agent: sim.agent,
-        host: '127.0.0.1',
-        port,
-        path,
-        method: 'POST',
-        ca,
-        servername: 'localhost',
-        headers: { 'content-type': 'application/json', 'content-length': payload.length },
-      },
-      (res) => {
+function http1Sim(port: number, ca: string, id: { cert: string; key: string }): Sim {
+  const agents = {
+    control: new Agent({ keepAlive: true, maxSockets: 1, cert: id.cert, key: id.key, ca }),
+    poll: new Agent({ keepAlive: true, maxSockets: 1, cert: id.cert, key: id.key, ca }),
+  };
+  const send = (agent: Agent, method: string, path: string, headers: Record<string, string | number>, payload?: Buffer) =>
+    new Promise<{ status: number; etag: string | undefined }>((resolve) => {
+      const req = request({ agent, host: '127.0.0.1', port, path, method, ca, servername: 'localhost', headers }, (res) => {
         answered++;
         res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      },
-    );
-    req.on('error', () => resolve(0));
-    req.end(payload);
-  });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, etag: res.headers['etag'] }));
+      });
+      req.on('error', () => resolve({ status: 0, etag: undefined }));
+      req.end(payload);
+    });
+  return {
+    post: async (path, payload) =>
+      (await send(agents.control, 'POST', path, { 'content-type': 'application/json', 'content-length': payload.length }, payload)).status,
+    get: (path, headers) => send(agents.poll, 'GET', path, headers),
+    close: () => {
+      agents.control.destroy();
+      agents.poll.destroy();
+    },
+  };
 }
 
-function poll(sim: Sim, port: number, ca: string, etag: string, stop: () => boolean): void {
+function h2Sim(port: number, ca: string, id: { cert: string; key: string }): Sim {
+  let session: ClientHttp2Session | undefined;
+  const live = (): ClientHttp2Session => {
+    if (session === undefined || session.closed || session.destroyed) {
+      const s = connect(`https://127.0.0.1:${port}`, { ca, cert: id.cert, key: id.key, servername: 'localhost' });
+      s.on('error', () => undefined);
+      session = s;
+    }
+    return session;
+  };
+  const send = (headers: Record<string, string | number>, payload?: Buffer) =>
+    new Promise<{ status: number; etag: string | undefined }>((resolve) => {
+      let stream;
+      try {
+        stream = live().request(headers, { endStream: payload === undefined });
+      } catch {
+        session = undefined;
+        return resolve({ status: 0, etag: undefined });
+      }
+      let head: Record<string, unknown> = {};
+      stream.on('response', (h) => (head = h));
+      stream.on('data', () => undefined);
+      stream.on('end', () => {
+        answered++;
+        resolve({ status: Number(head[':status'] ?? 0), etag: head['etag'] as string | undefined });
+      });
+      stream.on('error', () => resolve({ status: 0, etag: undefined }));
+      if (payload !== undefined) stream.end(payload);
+    });
+  return {
+    post: async (path, payload) =>
+      (await send({ ':method': 'POST', ':path': path, 'content-type': 'application/json', 'content-length': payload.length }, payload))
+        .status,
+    get: (path, headers) => send({ ':method': 'GET', ':path': path, ...headers }),
+    close: () => session?.destroy(),
+  };
+}
+
+function poll(sim: Sim, etag: string, stop: () => boolean): void {
   if (stop()) return;
-  const req = request(
-    {
-      agent: sim.pollAgent,
-      host: '127.0.0.1',
-      port,
-      path: '/device/v1/desired-state?wait=30',
-      ca,
-      servername: 'localhost',
-      headers: etag === '' ? {} : { 'if-none-match': etag },
-    },
-    (res) => {
-      answered++;
-      const next = String(res.headers['etag'] ?? etag);
-      res.resume();
-      res.on('end', () => poll(sim, port, ca, next, stop));
-    },
-  );
-  req.on('error', () => setTimeout(() => poll(sim, port, ca, etag, stop), 1000 + Math.random() * 2000));
-  req.end();
+  void sim.get('/device/v1/desired-state?wait=30', etag === '' ? {} : { 'if-none-match': etag }).then(({ status, etag: next }) => {
+    if (status === 0) setTimeout(() => poll(sim, etag, stop), 1000 + Math.random() * 2000);
+    else poll(sim, next ?? etag, stop);
+  });
 }
 
 /** CPU seconds of the event loop (the main thread) and of the other threads (V8's GC helpers, libuv's pool). */
@@ -217,7 +249,7 @@ export async function benchDevices(
     const beat = (sim: Sim): void => {
       if (stopped) return;
       const t0 = performance.now();
-      void post(sim, port, caPem, '/device/v1/heartbeat', heartbeat).then((status) => {
+      void sim.post('/device/v1/heartbeat', heartbeat).then((status) => {
         if (status === 200) latencies.push(performance.now() - t0);
         else failures++;
         setTimeout(() => beat(sim), HEARTBEAT_MS);
@@ -227,12 +259,9 @@ export async function benchDevices(
       // Ramp up to n devices, spreading their first heartbeats across one period.
       while (sims.length < n) {
         const id = identities[sims.length]!;
-        const sim = {
-          agent: new Agent({ keepAlive: !HEARTBEAT_RECONNECT, maxSockets: 1, cert: id.cert, key: id.key, ca: caPem }),
-          pollAgent: new Agent({ keepAlive: true, maxSockets: 1, cert: id.cert, key: id.key, ca: caPem }),
-        };
+        const sim = TRANSPORT === 'h2' ? h2Sim(port, caPem, id) : http1Sim(port, caPem, id);
         sims.push(sim);
-        poll(sim, port, caPem, '', () => stopped);
+        poll(sim, '', () => stopped);
         setTimeout(() => beat(sim), Math.random() * HEARTBEAT_MS);
         if (sims.length % 250 === 0) await new Promise((r) => setTimeout(r, 500));
       }
@@ -268,6 +297,8 @@ export async function benchDevices(
         generatorCpuCores: Number((ownCpuSeconds / measureSeconds).toFixed(2)),
         serverThreadCores: threadCores,
         serverRssMiB: Math.round(rssOf(pid) / 1048576),
+        // One connection per appliance with HTTP/2 (two with HTTP/1.1), plus the database and a few files.
+        serverOpenFiles: readdirSync(`/proc/${pid}/fd`).length,
         loadAverage1m: Number(loadavg()[0]?.toFixed(2)),
       };
       results.push(step);
@@ -275,13 +306,10 @@ export async function benchDevices(
       if (step.p99Ms > 1000 || failures > 0) break;
     }
     stopped = true;
-    for (const s of sims) {
-      s.agent.destroy();
-      s.pollAgent.destroy();
-    }
+    for (const s of sims) s.close();
     return {
       bench: 'devices',
-      heartbeatConnection: HEARTBEAT_RECONNECT ? 'new, TLS session resumed' : 'keep-alive',
+      transport: TRANSPORT === 'h2' ? 'HTTP/2: one connection per appliance' : 'HTTP/1.1: two keep-alive connections per appliance',
       heartbeatSeconds: HEARTBEAT_MS / 1000,
       longPollWaitSeconds: 30,
       measureSeconds,

@@ -8,6 +8,7 @@ export { AGENT_VERSION } from './version.js';
 export { decryptArchive, readArchiveFile, type ProvisioningArchive } from './archive/archive.js';
 export { generateDeviceKey, certFacts, renewAt } from './identity/keys.js';
 export { register, isRegistered, type RegisterOptions, type RegisterResult } from './identity/register.js';
+export { ControlPlaneFetcher } from './client/control-plane-fetcher.js';
 export { HttpsFetcher, type Fetcher, type FetchRequest, type FetchResponse, type TlsIdentity } from './client/fetcher.js';
 export { DeviceClient } from './client/device-client.js';
 export { Backoff } from './client/backoff.js';

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../src/clock.js';
 import type { Heartbeat } from '../src/client/device-client.js';
-import { HttpsFetcher } from '../src/client/fetcher.js';
+import { ControlPlaneFetcher } from '../src/client/control-plane-fetcher.js';
 import { AgentError } from '../src/errors.js';
 import { keyPem } from '../src/identity/keys.js';
 import { register } from '../src/identity/register.js';
@@ -55,7 +55,7 @@ async function registered(device: string): Promise<string> {
     passphrase: PASS,
     rootKeyMode: 'key-file',
     tpm: noTpm,
-    fetcherFactory: (id) => new HttpsFetcher(id),
+    fetcherFactory: (id) => new ControlPlaneFetcher(id),
     now: () => new Date(),
   });
   return dataDir;
@@ -106,7 +106,7 @@ async function start(
     random: () => 0.5,
     runtime,
     tpm: noTpm,
-    fetcherFactory: (id) => new HttpsFetcher(id),
+    fetcherFactory: (id) => new ControlPlaneFetcher(id),
     integrity,
     logger,
   });
@@ -123,7 +123,7 @@ async function readStore(dataDir: string): Promise<EncryptedStore> {
   return new EncryptedStore(layout(dataDir).store, root.key);
 }
 
-test('online: heartbeats report status, the log reaches the device log group, over one keep-alive connection per channel', async () => {
+test('online: heartbeats report status, the log reaches the device log group, all over ONE mTLS connection (HTTP/2 streams beside the long-poll)', async () => {
   const dataDir = await registered('agent-a');
   const connectionsBefore = cp.connections;
   const r = await start(dataDir);
@@ -136,7 +136,7 @@ test('online: heartbeats report status, the log reaches the device log group, ov
   assert.match(hb.integrity.detail ?? '', /NOT verified/);
   assert.ok(hb.memory.totalBytes > 0 && hb.cpu.cores >= 1 && hb.disk.totalBytes > 0);
   assert.equal(hb.appliedStateEtag, cp.deviceRecord('agent-a')!.desired.etag);
-  assert.equal(cp.connections - connectionsBefore, 2, 'one long-poll connection and one for heartbeats and logs');
+  assert.equal(cp.connections - connectionsBefore, 1, 'the long-poll, heartbeats and log batches share one connection');
   await assert.rejects(
     Agent.open({ ...({} as AgentConfig), dataDir }, {} as never),
     (e: unknown) => e instanceof AgentError && e.code === 'AGENT_RUNNING',

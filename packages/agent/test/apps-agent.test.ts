@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { generatePackageSigningKey, loadPackageSigningKey } from '@sightline/core';
 import { appsApi } from '@sightline/protocol';
 import { systemClock } from '../src/clock.js';
-import { HttpsFetcher } from '../src/client/fetcher.js';
+import { ControlPlaneFetcher } from '../src/client/control-plane-fetcher.js';
 import { register } from '../src/identity/register.js';
 import { IntegrityMonitor } from '../src/integrity/monitor.js';
 import { AgentLogger } from '../src/logs/logger.js';
@@ -50,7 +50,7 @@ test('the agent deploys the desired apps in its sandbox, reports isolation in th
     passphrase: 'pass-phrase-for-test',
     rootKeyMode: 'key-file',
     tpm: noTpm,
-    fetcherFactory: (id) => new HttpsFetcher(id),
+    fetcherFactory: (id) => new ControlPlaneFetcher(id),
     now: () => new Date(),
   });
   const lines: string[] = [];
@@ -70,7 +70,7 @@ test('the agent deploys the desired apps in its sandbox, reports isolation in th
       random: () => 0.5,
       runtime: { reboot: () => Promise.resolve(), shutdown: () => Promise.resolve(), bootId: () => 'b' },
       tpm: noTpm,
-      fetcherFactory: (id) => new HttpsFetcher(id),
+      fetcherFactory: (id) => new ControlPlaneFetcher(id),
       integrity: new IntegrityMonitor({ root: mkdtempSync(join(tmp, 'root-')), trustedKeys: [], clock: systemClock, intervalMs: 60_000 }),
       logger: new AgentLogger({ clock: systemClock, sink: (l) => lines.push(l) }),
     },

@@ -13,7 +13,7 @@ import { AppManager } from '../src/apps/manager.js';
 import { gstreamerAvailable, startCameraSimulator } from '../src/camera/simulator/simulator.js';
 import { systemClock } from '../src/clock.js';
 import { DeviceClient } from '../src/client/device-client.js';
-import { HttpsFetcher } from '../src/client/fetcher.js';
+import { ControlPlaneFetcher } from '../src/client/control-plane-fetcher.js';
 import { AgentLogger } from '../src/logs/logger.js';
 import { OutputHub } from '../src/output/hub.js';
 import { jpegLength } from '../src/output/jpeg.js';
@@ -43,7 +43,7 @@ const agentLines: string[] = [];
 before(async () => {
   cp = await FakeControlPlane.start();
   await cp.provision(DEVICE);
-  client = new DeviceClient(new HttpsFetcher(await cp.operationalIdentity(DEVICE)));
+  client = new DeviceClient(new ControlPlaneFetcher(await cp.operationalIdentity(DEVICE)));
   pkgs = await privacyBlurPackages(cp, key, join(tmp, 'build'));
 });
 after(async () => {

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ProvisioningArchive } from '../src/archive/archive.js';
-import { HttpsFetcher } from '../src/client/fetcher.js';
+import { ControlPlaneFetcher } from '../src/client/control-plane-fetcher.js';
 import { AgentError, ControlPlaneError } from '../src/errors.js';
 import { keyPem } from '../src/identity/keys.js';
 import { register, type RegisterOptions } from '../src/identity/register.js';
@@ -53,7 +53,7 @@ function opts(archivePath: string, dataDir: string, over: Partial<RegisterOption
     passphrase: PASS,
     rootKeyMode: 'auto',
     tpm: noTpm,
-    fetcherFactory: (id) => new HttpsFetcher(id),
+    fetcherFactory: (id) => new ControlPlaneFetcher(id),
     now: () => new Date(),
     ...over,
   };

@@ -85,7 +85,7 @@ export interface ConsoleSession { scope: Scope; expiresAt: string; mfaPresent: b
 export interface SessionInfo { user: string; scope: Scope; mfaPresent: boolean; csrfToken: string | null }
 export interface RoleGrant { role: string; project: string }
 export interface WhoAmI { type: string; name: string; user: string; mfaPresent: boolean; roles: RoleGrant[]; groups: string[] }
-export interface Project { name: string; description: string; createdAt: string }
+export interface Project { name: string; description: string; createdAt: string; settings?: { outputPreview: boolean } }
 
 export interface Heartbeat {
   agentVersion: string;
@@ -184,6 +184,8 @@ export interface AppView {
   cameras: { node?: string; camera: string; state?: string; fps?: number; lastError?: string }[];
   nodes: { node: string; state?: string; restarts?: number; lastExit?: string }[];
   parameters: unknown;
+  /** Output node names (previewable where the project allows it). */
+  outputs?: string[];
 }
 export interface Overrides { cameras: Record<string, string>; parameters: Record<string, number | string | boolean> }
 
@@ -199,6 +201,34 @@ export const api = {
     whoami: () => call<WhoAmI>('GET', '/api/v1/auth/whoami'),
   },
   projects: () => call<{ projects: Project[] }>('GET', '/api/v1/projects'),
+  project: {
+    get: (name: string) => call<Project>('GET', `/api/v1/projects/${enc(name)}`),
+    setOutputPreview: (name: string, on: boolean) => call<Project>('PUT', `/api/v1/projects/${enc(name)}/settings`, { outputPreview: on }),
+  },
+  /**
+   * Opens an output preview (issue 8): multipart/x-mixed-replace JPEG frames
+   * until `signal` aborts. Refusals come back as ApiError with the API's code
+   * and sentence; the caller reads frames with `readPreviewFrames`.
+   */
+  previewOutput: async (project: string, device: string, instance: string, output: string, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> => {
+    const res = await fetch(`${P(project)}/devices/${enc(device)}/apps/${enc(instance)}/outputs/${enc(output)}/preview?fps=5`, {
+      credentials: 'same-origin',
+      cache: 'no-store',
+      signal,
+    });
+    if (!res.ok || res.body === null) {
+      let err: ErrorBody['error'] | undefined;
+      try {
+        err = ((await res.json()) as Partial<ErrorBody>).error;
+      } catch {
+        // not JSON: the status says it
+      }
+      const e = new ApiError(res.status, err?.code ?? `HTTP_${res.status}`, err?.message ?? `The server answered ${res.status}.`, err?.details ?? {});
+      if (res.status === 401 && EXPIRED.has(e.code)) onExpired?.();
+      throw e;
+    }
+    return res.body;
+  },
   devices: {
     list: (project: string) => call<{ devices: Device[] }>('GET', `${P(project)}/devices`),
     get: (project: string, name: string) => call<Device>('GET', `${P(project)}/devices/${enc(name)}`),
@@ -261,3 +291,46 @@ export const api = {
     revoke: (id: string) => call<ApiKey>('DELETE', `/api/v1/apikeys/${enc(id)}`),
   },
 };
+
+/** Largest preview frame the console takes (the API's own cap). */
+const MAX_PREVIEW_FRAME = 1024 * 1024;
+
+function indexOf(buf: Uint8Array, needle: Uint8Array, from: number): number {
+  outer: for (let i = from; i <= buf.length - needle.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (buf[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+/**
+ * Reads the JPEG parts of a multipart/x-mixed-replace preview stream (each
+ * part names its Content-Length) and hands each to `onFrame` until the
+ * stream ends. Throws on a part without a length or over the cap.
+ */
+export async function readPreviewFrames(stream: ReadableStream<Uint8Array>, onFrame: (jpeg: Uint8Array) => void): Promise<void> {
+  const reader = stream.getReader();
+  const blank = new TextEncoder().encode('\r\n\r\n');
+  let buf = new Uint8Array(0);
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    const next = new Uint8Array(buf.length + value.length);
+    next.set(buf);
+    next.set(value, buf.length);
+    buf = next;
+    for (;;) {
+      const headEnd = indexOf(buf, blank, 0);
+      if (headEnd < 0) break;
+      const head = new TextDecoder('latin1').decode(buf.subarray(0, headEnd));
+      const m = /Content-Length: (\d+)/i.exec(head);
+      if (m === null) throw new ApiError(0, 'PREVIEW_STREAM_INVALID', 'A preview part has no Content-Length.');
+      const len = Number(m[1]);
+      if (len > MAX_PREVIEW_FRAME) throw new ApiError(0, 'PREVIEW_FRAME_TOO_LARGE', `A preview frame of ${len} bytes is over the cap.`);
+      const start = headEnd + blank.length;
+      if (buf.length < start + len + 2) break;
+      onFrame(buf.slice(start, start + len));
+      buf = buf.slice(start + len + 2);
+    }
+  }
+}

@@ -12,6 +12,13 @@ import { runCliMany } from '../../cli/test/cli-process.js';
 import { startTestServer, type TestServer } from '../../server/test/harness.js';
 import { registerDevice } from '../../server/test/packages-publish.js';
 import { ensureConsoleBuilt } from '../scripts/ensure-built.js';
+import { createHash } from 'node:crypto';
+import { connect } from 'node:tls';
+import { DeviceClient } from '../../agent/src/client/device-client.js';
+import { HttpsFetcher } from '../../agent/src/client/fetcher.js';
+import { OutputHub } from '../../agent/src/output/hub.js';
+import { JpegEncoder } from '../../agent/src/output/jpeg.js';
+import { PreviewRelay } from '../../agent/src/output/preview.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const root = fileURLToPath(new URL('../../..', import.meta.url));
@@ -32,6 +39,36 @@ function runAgent(args: string[]): Promise<{ code: number | null; out: string }>
   });
 }
 
+/** SHA-256 of the control plane's certificate, as the provisioning archive pins it. */
+function serverPin(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+      const raw = sock.getPeerX509Certificate()?.raw;
+      sock.destroy();
+      if (raw === undefined) reject(new Error('no certificate'));
+      else resolve(createHash('sha256').update(raw).digest('hex'));
+    });
+    sock.on('error', reject);
+  });
+}
+
+/** A picture for the preview: a street-ish gradient with a blurred (flat) box where a face would be. */
+function syntheticFrame(n: number): { width: number; height: number; data: Uint8Array; timestamp: number; camera: string } {
+  const width = 320;
+  const height = 180;
+  const data = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = (y * width + x) * 3;
+      const box = x > 120 + (n % 40) && x < 190 + (n % 40) && y > 40 && y < 120;
+      data[i] = box ? 150 : (x + n * 3) % 256;
+      data[i + 1] = box ? 150 : (y * 2) % 256;
+      data[i + 2] = box ? 150 : 200 - ((x + y) % 120);
+    }
+  }
+  return { width, height, data, timestamp: n, camera: 'front-door' };
+}
+
 async function newPage(browser: Browser): Promise<{ context: BrowserContext; page: Page }> {
   // The test CA is not in the browser's store; everything else about TLS is real.
   const context = await browser.newContext({ ignoreHTTPSErrors: true, acceptDownloads: true, viewport: { width: 1280, height: 860 } });
@@ -45,7 +82,7 @@ async function signIn(page: Page, user: string, password: string, code?: string)
   await page.getByRole('button', { name: 'Sign in' }).click();
 }
 
-test('console end to end: TOTP sign-in, provision through the wizard, a real agent comes online, its log tail, deploy the example app with an override to running, ReadOnly enrols TOTP and is denied a reboot, session expiry keeps the page', { timeout: 300_000, skip }, async () => {
+test('console end to end: TOTP sign-in, provision through the wizard, a real agent comes online, its log tail, deploy the example app with an override to running, preview its output once an Admin allows it, ReadOnly enrols TOTP and is denied a reboot and the preview, session expiry keeps the page', { timeout: 300_000, skip }, async () => {
   await ensureConsoleBuilt({ quiet: true });
   mkdirSync(screenshots, { recursive: true });
   const s: TestServer = await startTestServer();
@@ -192,6 +229,60 @@ test('console end to end: TOTP sign-in, provision through the wizard, a real age
       await page.locator('ol.history li', { hasText: stage }).first().waitFor();
     }
 
+    // Output preview (issue 8): off by default in the project, an Admin turns it on from the refusal,
+    // then frames from the device's output reach the <img>. The device's side is the agent's own relay
+    // (mTLS client, output hub, ffmpeg JPEG encoder) answering its desired state, as a running agent does.
+    const hub = new OutputHub();
+    hub.register(instance, ['out']);
+    const edgeClient = new DeviceClient(
+      new HttpsFetcher({ url: `https://127.0.0.1:${s.port}`, serverCertSha256: await serverPin(s.port), caPem: edge.caPem, certPem: edge.identity.cert, keyPem: edge.identity.key }),
+    );
+    const relay = new PreviewRelay({
+      hub,
+      encoder: () => new JpegEncoder('ffmpeg'),
+      openPush: (id, signal) => edgeClient.pushPreview(id, signal),
+      logger: { info: () => undefined, warn: (m) => (agentOut += `preview relay: ${m}\n`) },
+    });
+    let frameNo = 0;
+    const app = setInterval(() => hub.publish(instance, 'out', syntheticFrame(frameNo++)), 100);
+    let polling = true;
+    const edgeAgent = (async () => {
+      let etag: string | undefined;
+      while (polling) {
+        const answer = await edgeClient.desiredState(etag, 1).catch(() => ({ changed: false as const }));
+        if (answer.changed) {
+          etag = answer.state.etag;
+          relay.apply(answer.state.previews ?? []);
+        }
+      }
+    })();
+    try {
+      await page.goto(`${s.url}/console/devices/edge-1`);
+      await page.getByRole('heading', { name: 'Device edge-1' }).waitFor();
+      await page.getByRole('button', { name: 'Preview output out' }).click();
+      await page.getByRole('alert').filter({ hasText: 'OUTPUT_PREVIEW_DISABLED' }).waitFor();
+      await page.getByRole('button', { name: 'Allow output preview in project' }).click();
+      await page.getByRole('button', { name: 'Allow output preview in project default' }).click();
+      const frame = page.getByRole('img', { name: 'Live output out of privacy-blur on edge-1' });
+      await frame.waitFor({ timeout: SLOW });
+      await page.locator('img.preview-frame:not([data-frames="1"])').waitFor({ timeout: SLOW });
+      assert.match((await frame.getAttribute('src')) ?? '', /^data:image\/jpeg;base64,\/9j\//, 'a JPEG from the device');
+      await page.locator('figure.preview').scrollIntoViewIfNeeded();
+      await page.screenshot({ path: join(screenshots, 'output-preview.png'), fullPage: true });
+      // Stop: the browser's request ends, the control plane ends the device's push.
+      await page.getByRole('button', { name: 'Stop preview' }).click();
+      for (let i = 0; i < 100 && (relay.active.length > 0 || s.plane.services.previews.active > 0); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual([relay.active, s.plane.services.previews.active], [[], 0], 'the push ended with the page');
+      const audit = await s.call<{ events: { event: { action: string; parameters: Record<string, unknown> } }[] }>('GET', '/api/v1/audit/events?action=device:ViewOutputStop', undefined, admin);
+      assert.ok(Number(audit.body.events.at(-1)?.event.parameters['frames']) >= 2, 'the stop is audited with its frames');
+    } finally {
+      polling = false;
+      clearInterval(app);
+      await edgeAgent;
+      await relay.close();
+      edgeClient.close();
+    }
+
     // A ReadOnly user: first sign-in enrols TOTP from the QR page, then a reboot is refused with the API's message.
     const created = await s.call<{ initialPassword: string }>('POST', '/api/v1/users', { name: 'viewer', roles: [{ role: 'ReadOnly', project: '*' }] }, admin);
     assert.equal(created.status, 201, JSON.stringify(created.body));
@@ -211,6 +302,13 @@ test('console end to end: TOTP sign-in, provision through the wizard, a real age
     await viewer.page.getByRole('button', { name: 'Reboot lobby-box' }).click();
     const denied = viewer.page.getByRole('alert').filter({ hasText: 'ACCESS_DENIED' }).filter({ hasText: 'device:Reboot' });
     await denied.waitFor();
+    // Nor may a ReadOnly user preview an app's output (device:ViewOutput), even with the project's preview on.
+    await viewer.page.goto(`${s.url}/console/devices/edge-1`);
+    await viewer.page.getByRole('button', { name: 'Preview output out' }).click();
+    await viewer.page.getByRole('alert').filter({ hasText: 'ACCESS_DENIED' }).filter({ hasText: 'device:ViewOutput' }).waitFor();
+    await viewer.page.getByText('Previewing app output needs the permission device:ViewOutput').waitFor();
+    await viewer.page.goto(`${s.url}/console/devices/lobby-box`);
+    await viewer.page.getByRole('heading', { name: 'Device lobby-box' }).waitFor();
     const jobs = await s.call<{ jobs: { kind: string }[] }>('GET', '/api/v1/projects/default/devices/lobby-box/jobs', undefined, admin);
     assert.equal(jobs.body.jobs.filter((j) => j.kind === 'reboot').length, 0, 'the refused reboot queued nothing');
 

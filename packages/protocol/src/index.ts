@@ -9,3 +9,4 @@ export * as artifactViews from './api/views-artifacts.js';
 export * as logViews from './api/views-logs.js';
 export * as appsApi from './api/apps.js';
 export * as appManifestApi from './api/app-manifest.js';
+export * as previewApi from './api/previews.js';

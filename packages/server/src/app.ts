@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:https';
+import type { Http2SecureServer } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { AccessRepository } from './access/access.repository.js';
@@ -35,6 +35,7 @@ import { LocalFsBackend } from './artifacts/local-fs.backend.js';
 import { KmsService } from './kms/kms.service.js';
 import { systemClock, type Clock } from './clock.js';
 import { storageUrl, type Config } from './config/config.js';
+import { createListener } from './http/listener.js';
 import { createRequestHandler } from './http/pipeline.js';
 import { Router, type Route } from './http/router.js';
 import { systemRoutes } from './http/system.routes.js';
@@ -48,6 +49,8 @@ import { RootKey } from './keys/root-key.js';
 import { createLogger, silentLogger, type Logger } from './logging/logger.js';
 import { projectRoutes } from './projects/project.routes.js';
 import { ProjectService } from './projects/project.service.js';
+import { previewDeviceRoutes, previewRoutes } from './previews/preview.routes.js';
+import { PreviewService } from './previews/preview.service.js';
 import { LogRepository } from './logs/log.repository.js';
 import { logRoutes } from './logs/log.routes.js';
 import { LogService } from './logs/log.service.js';
@@ -81,6 +84,7 @@ export interface Services {
   cameraRepo: CameraRepository;
   packages: PackageService;
   apps: AppService;
+  previews: PreviewService;
 }
 
 export interface ServiceOptions {
@@ -134,6 +138,20 @@ export function buildServices(config: Config, db: OpenedDatabase, rootKey: RootK
   const logs = new LogService(store, new LogRepository(store), kms, projects, audit, clock, config.logs);
   const releases = new ReleaseService(store, new ReleaseRepository(store), artifacts, devices, rootKey, audit, clock, options.logger ?? silentLogger);
   devices.setTufRootSource(() => releases.tufRootB64());
+  const previews = new PreviewService({
+    store,
+    audit,
+    clock,
+    logger: options.logger ?? silentLogger,
+    outputPreviewOn: async (project) => (await projects.settings(project)).outputPreview,
+    device: async (project, name) => {
+      const d = await devices.describe(project, name);
+      return { id: d.id, online: d.online };
+    },
+    app: (project, instanceId) => apps.describe(project, instanceId),
+    notify: (deviceId) => devices.notify(deviceId),
+  });
+  devices.setPreviewSource((deviceId) => previews.desiredPreviews(deviceId));
   return {
     store,
     rootKey,
@@ -156,6 +174,7 @@ export function buildServices(config: Config, db: OpenedDatabase, rootKey: RootK
     cameraRepo,
     packages,
     apps,
+    previews,
   };
 }
 
@@ -183,12 +202,14 @@ export function buildRoutes(s: Services): Route[] {
     ...packageRoutes(s.packages),
     ...appRoutes(s.apps),
     ...appDeviceApiRoutes({ devices: s.devices, apps: s.apps, artifacts: s.artifacts, cameras: s.cameraRepo, secrets: s.secrets }),
+    ...previewRoutes(s.previews),
+    ...previewDeviceRoutes(s.previews),
   );
   return routes;
 }
 
 export interface ControlPlane {
-  server: Server;
+  server: Http2SecureServer;
   url: string;
   services: Services;
   close(): Promise<void>;
@@ -220,23 +241,25 @@ export async function startControlPlane(config: Config, options: ServiceOptions 
     projectExists: (name) => services.projects.exists(name),
     fallback: consoleFallback(consoleDistDir()),
   });
-  const server = createServer(
+  const listener = createListener(
     {
-      ...tlsOptions({ minVersion: config.tls.minVersion, fips: config.fips }, material),
-      // Devices authenticate with client certificates from the internal CA (mTLS on the
-      // same port); people never send one. The pipeline decides per route.
-      ...(material.caPem === undefined ? {} : { ca: material.caPem, requestCert: true, rejectUnauthorized: false }),
-      keepAliveTimeout: 65_000,
+      tls: {
+        ...tlsOptions({ minVersion: config.tls.minVersion, fips: config.fips }, material),
+        // Devices authenticate with client certificates from the internal CA (mTLS on the
+        // same port); people never send one. The pipeline decides per route.
+        ...(material.caPem === undefined ? {} : { ca: material.caPem, requestCert: true, rejectUnauthorized: false }),
+      },
+      keepAliveTimeoutMs: 65_000,
+      headersTimeoutMs: 20_000,
+      // A socket that sends nothing for 2 minutes is closed (long-polls answer within 30 s,
+      // appliances beat every 30 s); slow-loris stays bounded by the header timeout.
+      idleTimeoutMs: 120_000,
+      maxConcurrentStreams: 128,
+      maxConnections: config.server.maxConnections,
     },
     handler,
   );
-  server.maxConnections = config.server.maxConnections;
-  server.headersTimeout = 20_000;
-  // No cap on a whole request's duration (multi-GiB uploads take minutes); a socket
-  // that sends nothing for 2 minutes is closed instead (slow-loris stays bounded by
-  // headersTimeout, and long-polls answer within 30 s).
-  server.requestTimeout = 0;
-  server.setTimeout(120_000);
+  const server = listener.server;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.server.port, config.server.host, () => resolve());
@@ -260,11 +283,9 @@ export async function startControlPlane(config: Config, options: ServiceOptions 
     services,
     async close() {
       clearInterval(sweeper);
+      services.previews.endAll();
       await services.audit.stop();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await listener.close();
       await db.close();
     },
   };

@@ -32,6 +32,7 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   'POST /api/v1/roles/revocations': { principalType: 'user', principal: 'admin', role: 'Admin', project: '*' },
   'POST /api/v1/projects': { name: 'p2' },
   'DELETE /api/v1/projects/:name': undefined,
+  'PUT /api/v1/projects/:name/settings': { outputPreview: true },
   'POST /api/v1/projects/:project/devices': { name: 'd1' },
   'PATCH /api/v1/projects/:project/devices/:name': { tags: { site: 'north' } },
   'POST /api/v1/projects/:project/devices/:name/deregister': undefined,

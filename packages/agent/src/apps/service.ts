@@ -9,6 +9,8 @@ import type { IntegrityState } from '../integrity/monitor.js';
 import type { AgentLogger } from '../logs/logger.js';
 import { loadOrCreateLocalAccess } from '../output/access.js';
 import { OutputHub } from '../output/hub.js';
+import { JpegEncoder } from '../output/jpeg.js';
+import { PreviewRelay } from '../output/preview.js';
 import { DEFAULT_LOCAL_PORT, LocalOutputServer } from '../output/server.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import type { EncryptedStore } from '../storage/store.js';
@@ -62,6 +64,8 @@ export class AppService {
     readonly manager: AppManager,
     readonly isolation: appsApi.IsolationReport | undefined,
     readonly server: LocalOutputServer | undefined,
+    /** Output previews for the console (issue 8); undefined without ffmpeg. */
+    readonly previews: PreviewRelay | undefined,
   ) {}
 
   static async start(o: AppServiceOptions): Promise<AppService> {
@@ -116,7 +120,16 @@ export class AppService {
         o.logger.error('the local output server could not start', { error: err instanceof Error ? err.message : String(err) });
       }
     }
-    return new AppService(manager, isolation, server);
+    const previews =
+      ffmpegPath === undefined
+        ? undefined
+        : new PreviewRelay({
+            hub,
+            encoder: () => new JpegEncoder(ffmpegPath),
+            openPush: (id, signal) => o.client().pushPreview(id, signal),
+            logger: o.logger,
+          });
+    return new AppService(manager, isolation, server, previews);
   }
 
   /** Reconciles the apps (serialised: one plan at a time). `desired` undefined re-plans the last desired state (integrity changed). */
@@ -128,6 +141,7 @@ export class AppService {
   }
 
   async close(): Promise<void> {
+    await this.previews?.close();
     await this.applying;
     await this.manager.close();
     await this.server?.close();

@@ -2,7 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { isSightlineError } from '@sightline/core';
 import { systemClock } from '../clock.js';
-import { HttpsFetcher } from '../client/fetcher.js';
+import { ControlPlaneFetcher } from '../client/control-plane-fetcher.js';
 import { AgentError, ControlPlaneError } from '../errors.js';
 import { certFacts, renewAt } from '../identity/keys.js';
 import { isRegistered, register } from '../identity/register.js';
@@ -208,7 +208,7 @@ async function cmdRegister(args: string[], io: Io): Promise<number> {
     passphrase,
     rootKeyMode: mode,
     tpm: new Tpm(undefined, io.env),
-    fetcherFactory: (id) => new HttpsFetcher(id),
+    fetcherFactory: (id) => new ControlPlaneFetcher(id),
     now: () => new Date(),
   });
   if (v.json === true) {
@@ -246,7 +246,7 @@ async function cmdStart(args: string[], io: Io): Promise<number> {
     random: Math.random,
     runtime: systemRuntime(),
     tpm,
-    fetcherFactory: (id) => new HttpsFetcher(id),
+    fetcherFactory: (id) => new ControlPlaneFetcher(id),
     integrity,
     logger,
   });

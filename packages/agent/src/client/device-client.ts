@@ -1,8 +1,8 @@
 import type { z } from 'zod';
-import { appsApi, deviceApi } from '@sightline/protocol';
+import { appsApi, deviceApi, previewApi } from '@sightline/protocol';
 import { CameraCredentials } from '../camera/credentials.js';
 import { AgentError, ControlPlaneError } from '../errors.js';
-import type { FetchRequest, FetchResponse, Fetcher } from './fetcher.js';
+import type { FetchRequest, FetchResponse, Fetcher, Upload } from './fetcher.js';
 
 /** Caps on what the control plane may send back (STYLE: tuf-js config.ts). */
 export const LIMITS = Object.freeze({
@@ -229,6 +229,30 @@ export class DeviceClient {
     } finally {
       res.body.fill(0);
     }
+  }
+
+  /**
+   * `POST /device/v1/previews/:id/stream` (issue 8): opens the push of one
+   * output preview; the caller writes length-prefixed JPEGs. `result` is the
+   * control plane's answer, which comes when the preview ends.
+   */
+  pushPreview(id: string, signal?: AbortSignal): { upload: Upload; result: Promise<previewApi.PushResult> } {
+    if (!/^[0-9a-f-]{36}$/.test(id)) throw new AgentError('USAGE', 'A preview is named by its id (a UUID).');
+    const path = '/device/v1/previews/:id/stream';
+    if (this.fetcher.upload === undefined) throw new AgentError('USAGE', 'This client cannot stream a request body.');
+    const upload = this.fetcher.upload({
+      path: `/device/v1/previews/${id}/stream`,
+      contentType: previewApi.PREVIEW_FRAMES_CONTENT_TYPE,
+      // The control plane ends a preview after maxDurationSeconds; a minute more covers its answer.
+      timeoutMs: (previewApi.PREVIEW_LIMITS.maxDurationSeconds + 60) * 1000,
+      maxResponseBytes: LIMITS.smallAnswerBytes,
+      ...(signal === undefined ? {} : { signal }),
+    });
+    const result = upload.response.then((res) => {
+      this.throwIfError(res, path);
+      return this.parse(res, previewApi.pushResult, path);
+    });
+    return { upload, result };
   }
 
   /** `POST /device/v1/apps/:instanceId/status`: progress of one instance. */

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { Agent, request, type AgentOptions, type RequestOptions } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { AgentError } from '../errors.js';
+import { pinnedServerRefusal, transportError } from './pinning.js';
 
 export interface FetchRequest {
   method: 'GET' | 'POST';
@@ -31,9 +31,33 @@ export interface FetchResponse {
   body: Buffer;
 }
 
+/** A streamed request body (issue 8: an output preview's frames), on a connection of its own. */
+export interface UploadRequest {
+  path: string;
+  contentType: string;
+  /** Cap on the whole upload's life (the control plane ends a preview sooner). */
+  timeoutMs: number;
+  maxResponseBytes: number;
+  signal?: AbortSignal;
+}
+
+export interface Upload {
+  /** Writes a chunk; false when the connection's buffer is full (the caller drops rather than queues). */
+  write(chunk: Buffer): boolean;
+  readonly writableNeedDrain: boolean;
+  /** Ends the body; the answer still comes. */
+  end(): void;
+  /** Ends at once, answer or not. */
+  abort(): void;
+  /** The control plane's answer, which may come before the body ends (it then ends the upload). */
+  readonly response: Promise<FetchResponse>;
+}
+
 /** How the agent reaches the control plane; tests pass fakes (tuf-js's `Fetcher`). */
 export interface Fetcher {
   request(req: FetchRequest): Promise<FetchResponse>;
+  /** Streams a request body (previews); optional for fakes that do not. */
+  upload?(req: UploadRequest): Upload;
   /** Closes the connections once the requests in flight are done. */
   close(): void;
 }
@@ -82,59 +106,14 @@ class PinnedAgent extends Agent {
     };
     socket.once('error', fail);
     socket.once('secureConnect', () => {
-      // Resumption is off (maxCachedSessions: 0), so the full certificate is always there to check.
-      const peer = socket.getPeerX509Certificate();
-      const seen = peer === undefined ? '' : createHash('sha256').update(peer.raw).digest('hex');
-      // Issue 5 / seed point 9: the control plane must present exactly the certificate pinned in the archive.
-      if (seen !== this.pin) {
-        return fail(
-          new AgentError(
-            'SERVER_PIN_MISMATCH',
-            `The control plane presented a certificate (sha256 ${seen.slice(0, 16)}…) other than the one pinned at provisioning (${this.pin.slice(0, 16)}…); refusing to talk to it. If the server certificate was replaced on purpose, the device must be provisioned again.`,
-            { details: { expected: this.pin, presented: seen } },
-          ),
-        );
-      }
-      // RFC 5280 6.1: the pinned certificate must also chain to the CA from the archive and be within its validity.
-      if (!socket.authorized) {
-        return fail(
-          new AgentError(
-            'SERVER_UNTRUSTED',
-            `The control plane's certificate does not verify against the CA from the archive (${String(socket.authorizationError)}).`,
-            {
-              details: { reason: String(socket.authorizationError) },
-            },
-          ),
-        );
-      }
+      const refused = pinnedServerRefusal(socket, this.pin);
+      if (refused !== undefined) return fail(refused);
       settled = true;
       socket.off('error', fail);
       cb(null, socket);
     });
     return undefined;
   }
-}
-
-const TRANSPORT_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ECONNABORTED',
-]);
-
-function transportError(err: unknown, url: string): AgentError {
-  if (err instanceof AgentError) return err;
-  const code = (err as NodeJS.ErrnoException).code ?? '';
-  const what = TRANSPORT_CODES.has(code) ? code : err instanceof Error ? err.message : String(err);
-  return new AgentError('CONTROL_PLANE_UNREACHABLE', `Cannot reach the control plane at ${url} (${what}).`, {
-    cause: err,
-    details: { reason: code || what },
-  });
 }
 
 /**
@@ -145,6 +124,7 @@ function transportError(err: unknown, url: string): AgentError {
 export class HttpsFetcher implements Fetcher {
   private readonly base: URL;
   private readonly agents: Record<FetchRequest['channel'], PinnedAgent>;
+  private readonly uploads: PinnedAgent;
   private inFlight = 0;
   private closing = false;
 
@@ -167,6 +147,75 @@ export class HttpsFetcher implements Fetcher {
       minVersion: 'TLSv1.2',
     };
     this.agents = { poll: new PinnedAgent(pin, options), control: new PinnedAgent(pin, options) };
+    // Uploads hold their connection for minutes: never the long-poll's or the control one (heartbeats would queue).
+    this.uploads = new PinnedAgent(pin, { ...options, keepAlive: false, maxSockets: 4, maxFreeSockets: 0 });
+  }
+
+  upload(req: UploadRequest): Upload {
+    if (this.closing) throw new AgentError('ABORTED', 'The client is closed.');
+    const url = new URL(req.path, this.base);
+    this.inFlight++;
+    let settle: { resolve: (r: FetchResponse) => void; reject: (e: Error) => void } | undefined;
+    const response = new Promise<FetchResponse>((resolve, reject) => (settle = { resolve, reject }));
+    response.catch(() => undefined); // a caller that only aborts must not leave an unhandled rejection
+    let done = false;
+    const finish = (err: Error | undefined, res?: FetchResponse): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      req.signal?.removeEventListener('abort', onAbort);
+      this.inFlight--;
+      if (this.closing && this.inFlight === 0) this.destroyAgents();
+      if (err !== undefined) settle?.reject(err);
+      else if (res !== undefined) settle?.resolve(res);
+    };
+    const r = request(
+      url,
+      { method: 'POST', agent: this.uploads, headers: { accept: 'application/json', 'content-type': req.contentType } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (d: Buffer) => {
+          size += d.length;
+          if (size > req.maxResponseBytes) {
+            finish(
+              new AgentError('RESPONSE_TOO_LARGE', `The control plane's answer to ${url.pathname} exceeds ${req.maxResponseBytes} bytes.`),
+            );
+            r.destroy();
+            return;
+          }
+          chunks.push(d);
+        });
+        res.on('end', () => {
+          finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
+          // The answer ends the upload: stop sending whatever is left.
+          r.destroy();
+        });
+        res.on('error', (err) => finish(transportError(err, this.base.origin)));
+      },
+    );
+    const timer = setTimeout(() => {
+      r.destroy();
+      finish(new AgentError('CONTROL_PLANE_TIMEOUT', `The upload to ${url.pathname} ran past ${req.timeoutMs} ms.`));
+    }, req.timeoutMs);
+    const onAbort = (): void => {
+      r.destroy();
+      finish(new AgentError('ABORTED', 'The upload was cancelled.'));
+    };
+    r.on('error', (err) => finish(transportError(err, this.base.origin)));
+    if (req.signal?.aborted === true) onAbort();
+    else req.signal?.addEventListener('abort', onAbort, { once: true });
+    return {
+      write: (chunk) => (done || r.destroyed ? false : r.write(chunk)),
+      get writableNeedDrain() {
+        return r.writableNeedDrain;
+      },
+      end: () => {
+        if (!r.destroyed) r.end();
+      },
+      abort: onAbort,
+      response,
+    };
   }
 
   request(req: FetchRequest): Promise<FetchResponse> {
@@ -251,6 +300,7 @@ export class HttpsFetcher implements Fetcher {
   private destroyAgents(): void {
     this.agents.poll.destroy();
     this.agents.control.destroy();
+    this.uploads.destroy();
   }
 
   close(): void {

@@ -290,6 +290,7 @@ export class Agent {
       this.heartbeatWake.abort();
       // Seed point 13: a compromised agent stops its apps now, not at the next desired state.
       void this.apps?.apply(s.state).catch((err: unknown) => this.deps.logger.error('stopping apps failed', { error: String(err) }));
+      if (s.state === 'compromised') this.apps?.previews?.apply([]);
     });
     await integrity.check();
     try {
@@ -403,6 +404,8 @@ export class Agent {
     if (outcome === 'restart') return 'restart';
     // Deployments run in the background and report their own progress; this only plans and starts them.
     await this.apps?.apply(this.deps.integrity.status().state, desired.apps);
+    // Issue 8: push exactly the output previews the control plane asks for now (none when compromised).
+    this.apps?.previews?.apply(this.deps.integrity.status().state === 'compromised' ? [] : (desired.previews ?? []));
     this.appliedEtag = desired.etag;
     const after = await this.loadState();
     after.appliedEtag = desired.etag;

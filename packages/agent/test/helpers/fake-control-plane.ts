@@ -1,7 +1,8 @@
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createServer, type Server } from 'node:https';
+import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -56,19 +57,21 @@ export class FakeControlPlane {
   private readonly devices = new Map<string, DeviceRecord>();
   private readonly waiters = new Set<() => void>();
   private readonly sockets = new Set<Socket>();
-  private server: Server | undefined;
+  private server: Http2SecureServer | HttpsServer | undefined;
   private port = 0;
   private etagCounter = 0;
 
   private constructor(
     readonly ca: TestCa,
     readonly serverLeaf: Leaf,
+    private readonly http2: boolean,
   ) {}
 
-  static async start(): Promise<FakeControlPlane> {
+  /** Speaks HTTP/2 and HTTP/1.1 like the real control plane; `http2: false` is an HTTP/1.1-only one (an older release, a proxy). */
+  static async start(options: { http2?: boolean } = {}): Promise<FakeControlPlane> {
     const ca = await createCa('Fake Sightline CA');
     const leaf = await issue(ca, { commonName: 'control-plane', usage: 'server', names: ['localhost', '127.0.0.1'] });
-    const cp = new FakeControlPlane(ca, leaf);
+    const cp = new FakeControlPlane(ca, leaf, options.http2 ?? true);
     await cp.listen();
     return cp;
   }
@@ -162,18 +165,22 @@ export class FakeControlPlane {
   }
 
   private listen(): Promise<void> {
-    const server = createServer(
-      {
-        key: this.serverLeaf.keyPem,
-        cert: this.serverLeaf.certPem,
-        ca: [this.ca.certPem],
-        requestCert: true,
-        rejectUnauthorized: false,
-        minVersion: 'TLSv1.2',
-        keepAliveTimeout: 65_000,
-      },
-      (req, res) => void this.handle(req, res),
-    );
+    const tls = {
+      key: this.serverLeaf.keyPem,
+      cert: this.serverLeaf.certPem,
+      ca: [this.ca.certPem],
+      requestCert: true,
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.2' as const,
+    };
+    const server = this.http2
+      ? createSecureServer(
+          { ...tls, allowHTTP1: true },
+          (req: Http2ServerRequest, res: Http2ServerResponse) =>
+            void this.handle(req as unknown as IncomingMessage, res as unknown as ServerResponse),
+        )
+      : createHttpsServer(tls, (req, res) => void this.handle(req, res));
+    (server as unknown as { keepAliveTimeout: number }).keepAliveTimeout = 65_000;
     server.on('secureConnection', (s: TLSSocket) => {
       this.connections++;
       this.sockets.add(s);
@@ -226,7 +233,8 @@ export class FakeControlPlane {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'https://x');
     this.requests.push(`${req.method ?? ''} ${url.pathname}`);
-    const peer = (req.socket as TLSSocket).getPeerX509Certificate();
+    const session = (req as unknown as Partial<Http2ServerRequest>).stream?.session;
+    const peer = ((session?.socket ?? req.socket) as TLSSocket).getPeerX509Certificate();
     if (peer === undefined) return this.fail(res, 401, 'CERT_REQUIRED', 'a client certificate is required');
     const ca = new X509Certificate(this.ca.certPem);
     if (!peer.checkIssued(ca) || !peer.verify(ca.publicKey))

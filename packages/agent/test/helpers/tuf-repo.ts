@@ -20,7 +20,8 @@ import {
   type RootKeys,
   type SightlineTargetCustom,
 } from '@sightline/core';
-import { HttpsFetcher, type Fetcher } from '../../src/client/fetcher.js';
+import { ControlPlaneFetcher } from '../../src/client/control-plane-fetcher.js';
+import type { Fetcher } from '../../src/client/fetcher.js';
 import { register } from '../../src/identity/register.js';
 import { tlsIdentityOf } from '../../src/identity/renewal.js';
 import { layout } from '../../src/storage/data-dir.js';
@@ -205,7 +206,7 @@ export async function updateDevice(cp: FakeControlPlane, repo: TestTufRepo | und
     passphrase: pass,
     rootKeyMode: 'key-file',
     tpm: new Tpm(undefined, { PATH: '/nonexistent' }),
-    fetcherFactory: (id) => new HttpsFetcher(id),
+    fetcherFactory: (id) => new ControlPlaneFetcher(id),
     now: () => new Date(),
   });
   const root = await new RootKeyManager(dataDir, new Tpm(undefined, { PATH: '/nonexistent' })).load();
@@ -222,7 +223,7 @@ export async function updateDevice(cp: FakeControlPlane, repo: TestTufRepo | und
     store,
     slots,
     records: new UpdateRecords(store),
-    fetcher: () => new HttpsFetcher(tlsIdentityOf(identity)),
+    fetcher: () => new ControlPlaneFetcher(tlsIdentityOf(identity)),
     updater: (o = {}) =>
       new AgentUpdater({
         store,

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { z } from 'zod';
 import { api } from '@sightline/protocol';
 import { seg, type CliContext, type JsonOption } from '../context.js';
@@ -47,7 +47,29 @@ export function registerProjectCommands(program: Command, ctx: CliContext): void
         ['name', p.name],
         ['description', p.description],
         ['created', p.createdAt],
+        ['output preview', p.settings === undefined ? 'unknown' : p.settings.outputPreview ? 'on' : 'off'],
       ]);
+    });
+
+  project
+    .command('settings')
+    .argument('<name>', 'project name')
+    .description("changes a project's settings (Admin); audited")
+    .option(
+      '--output-preview <on|off>',
+      'let principals with device:ViewOutput preview app outputs in the console (off by default)',
+      (v: string) => {
+        if (v !== 'on' && v !== 'off') throw new InvalidArgumentError('Give on or off.');
+        return v;
+      },
+    )
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', '\nExample:\n  sightline project settings store-42 --output-preview on')
+    .action(async (name: string, opts: JsonOption & { outputPreview?: 'on' | 'off' }) => {
+      const body = opts.outputPreview === undefined ? {} : { outputPreview: opts.outputPreview === 'on' };
+      const p = await ctx.client().request('PUT', `${PROJECTS}/${seg(name)}/settings`, { body, schema: api.projectView });
+      if (opts.json === true) return printJson(p);
+      printLine(`Project ${p.name}: output preview ${p.settings?.outputPreview === true ? 'on' : 'off'}.`);
     });
 
   project

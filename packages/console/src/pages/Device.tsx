@@ -4,6 +4,7 @@ import { Link } from '../router';
 import { useSession } from '../session';
 import { ago, bytes, ConfirmButton, duration, ErrorNote, isNotFoundRoute, Sparkline, useAction, useLoad } from '../ui';
 import { StatusBadge } from './Fleet';
+import { OutputPreview } from './OutputPreview';
 
 interface Sample {
   at: string;
@@ -147,6 +148,7 @@ export function DevicePage({ name }: { name: string }): ReactNode {
   const action = useAction();
   const [notice, setNotice] = useState('');
   const [version, setVersion] = useState('');
+  const [preview, setPreview] = useState<{ instance: string; app: string; output: string } | undefined>(undefined);
   const d = device.data;
   const hb = d?.status ?? undefined;
   const act = (what: string, fn: () => Promise<unknown>) => () =>
@@ -271,9 +273,34 @@ export function DevicePage({ name }: { name: string }): ReactNode {
                   </li>
                 ))}
               </ul>
+              {a.stage === 'running' && (a.outputs ?? []).length > 0 ? (
+                <div className="actions">
+                  {(a.outputs ?? []).map((o) => (
+                    <button
+                      key={o}
+                      type="button"
+                      aria-pressed={preview?.instance === a.instanceId && preview.output === o}
+                      onClick={() => setPreview({ instance: a.instanceId, app: a.app, output: o })}
+                    >
+                      Preview output {o}
+                    </button>
+                  ))}
+                </div>
+              ) : null}
             </li>
           ))}
         </ul>
+        {preview === undefined ? null : (
+          <OutputPreview
+            key={`${preview.instance}/${preview.output}`}
+            project={project}
+            device={name}
+            instance={preview.instance}
+            app={preview.app}
+            output={preview.output}
+            onStop={() => setPreview(undefined)}
+          />
+        )}
         <Link to={`/deploy?device=${encodeURIComponent(name)}`}>Deploy an app to {name}</Link>
       </section>
       <LogTail project={project} device={name} />

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { desiredApp, isolationReport } from './apps.js';
+import { desiredPreview, PREVIEW_LIMITS } from './previews.js';
 
 /**
  * The device API (`/device/v1/…`), spoken by the appliance agent over mTLS
@@ -119,6 +120,8 @@ export const desiredState = z.object({
   project: z.string(),
   jobs: z.array(deviceJob),
   apps: z.array(desiredApp),
+  /** Output previews to push now (issue 8); absent when there are none. */
+  previews: z.array(desiredPreview).max(PREVIEW_LIMITS.maxPerDevice).optional(),
 });
 export type DesiredState = z.infer<typeof desiredState>;
 

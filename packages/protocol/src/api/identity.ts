@@ -123,7 +123,13 @@ export const createApiKeyRequest = z
   .strict();
 export const createApiKeyResponse = z.object({ key: apiKeyView, token: z.string() });
 
-export const projectView = z.object({ name: z.string(), description: z.string(), createdAt: z.string() });
+export const projectView = z.object({
+  name: z.string(),
+  description: z.string(),
+  createdAt: z.string(),
+  /** Settings (issue 8: output preview, off by default); absent from servers before them. */
+  settings: z.object({ outputPreview: z.boolean() }).optional(),
+});
 export const createProjectRequest = z.object({ name: projectName, description: safeText('description', { max: 512 }).default('') }).strict();
 
 export const errorResponse = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }) });

@@ -48,6 +48,8 @@ const appView = z.object({
     }),
   ),
   parameters: z.record(z.string(), z.record(z.string(), appsApi.parameterValue)),
+  /** Output node names, each previewable in the console where the project allows it (issue 8). */
+  outputs: z.array(z.string()),
   manifestSha256: z.string(),
   replaces: z.string().optional(),
   createdAt: z.string(),

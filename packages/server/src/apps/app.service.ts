@@ -48,6 +48,8 @@ export interface AppView {
   history: HistoryEntry[];
   cameras: (InstanceCameraRecord & { state?: string; fps?: number; lastError?: string })[];
   nodes: { node: string; type: string; package?: string; version?: string; state?: string; restarts?: number; lastExit?: string; metrics?: Record<string, number> }[];
+  /** Output node names (issue 8: what the console offers to preview). */
+  outputs: string[];
   parameters: Record<string, Record<string, appsApi.ParameterValue>>;
   manifestSha256: string;
   replaces?: string;
@@ -148,6 +150,7 @@ export class AppService {
       cameras,
       nodes,
       parameters: { ...resolved.parameters },
+      outputs: [...resolved.outputs],
       manifestSha256: r.manifest_sha256,
       ...(r.replaces === null ? {} : { replaces: r.replaces }),
       createdAt: new Date(Number(r.created_at)).toISOString(),

@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { SightlineError } from '@sightline/core';
+import { hostOf } from '../http/listener.js';
 import { SESSION_PREFIX } from '../identity/credential-tokens.js';
 
 /**
@@ -57,7 +58,7 @@ export function assertSameOrigin(headers: Readonly<Record<string, string | strin
   if (site !== undefined && site !== 'same-origin') refuse('This request came from another site; the console only accepts its own pages\' requests.');
   const origin = headers['origin'];
   if (origin !== undefined) {
-    const host = String(headers['host'] ?? '');
+    const host = hostOf(headers);
     if (origin !== `https://${host}`) refuse('The request\'s Origin is not this console\'s origin.');
   }
 }

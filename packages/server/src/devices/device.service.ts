@@ -137,6 +137,13 @@ export class DeviceService {
     this.appSource = source;
   }
 
+  /** Output previews the device should push now (the preview service, wired after both exist; issue 8). */
+  private previewSource: ((deviceId: string) => deviceApi.DesiredState['previews']) | undefined;
+
+  setPreviewSource(source: (deviceId: string) => deviceApi.DesiredState['previews']): void {
+    this.previewSource = source;
+  }
+
   /** The trusted TUF root (base64) a provisioning archive carries (the release service, wired after both exist). */
   private tufRootSource: (() => Promise<string | undefined>) | undefined;
 
@@ -365,7 +372,9 @@ export class DeviceService {
     const jobs = await this.pendingJobs(p.deviceId);
     const apps = (await this.appSource?.(p.deviceId, p.project)) ?? [];
     // The ETag hashes the whole body, apps included: any change to an app changes it.
-    const body = { device: p.name, project: p.project, jobs, apps };
+    const previews = this.previewSource?.(p.deviceId) ?? [];
+    // Previews only when there are some, so a device without any keeps the ETag it had before issue 8.
+    const body = { device: p.name, project: p.project, jobs, apps, ...(previews.length === 0 ? {} : { previews }) };
     const etag = createHash('sha256').update(JSON.stringify(body)).digest('base64url').slice(0, 22);
     return { etag, ...body };
   }

@@ -108,6 +108,14 @@ const STATUS: Readonly<Record<string, number>> = {
   APP_NOT_FOUND: 404,
   APP_NOT_ACTIVE: 409,
   BLOB_NOT_FOUND: 404,
+  // Output preview (issue 8). A timeout is the device's state, not the server's fault (a 5xx would hide the code).
+  OUTPUT_PREVIEW_DISABLED: 403,
+  OUTPUT_NOT_FOUND: 404,
+  PREVIEW_LIMIT_REACHED: 429,
+  PREVIEW_TIMEOUT: 409,
+  PREVIEW_NOT_FOUND: 404,
+  PREVIEW_FRAME_TOO_LARGE: 413,
+  PREVIEW_STREAM_INVALID: 400,
 };
 
 export interface MappedError {

@@ -23,6 +23,7 @@ export function openApiDocument(routes: readonly Route[], version: string): unkn
         [String(r.status ?? 200)]: {
           description: 'Success',
           ...(r.response === undefined ? {} : { content: { 'application/json': { schema: schemaOf(r.response, 'output') } } }),
+          ...(r.produces === undefined ? {} : { content: { [r.produces]: { schema: { type: 'string', format: 'binary' } } } }),
         },
         default: { description: 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
       },

@@ -8,6 +8,7 @@ import type { Store } from '../storage/store.js';
 import { cookieSessionToken } from '../console/console-session.js';
 import { mapError } from './error-mapper.js';
 import { HttpError } from './http-error.js';
+import { tlsSocketOf } from './listener.js';
 import { Reply, StreamBody, type Principal, type RequestContext, type Route, type Router } from './router.js';
 import { setSecurityHeaders } from './security-headers.js';
 
@@ -150,7 +151,7 @@ interface PeerCert {
 const peerBySocket = new WeakMap<TLSSocket, PeerCert | null>();
 
 function peerCertificate(req: IncomingMessage): PeerCert | undefined {
-  const socket = req.socket as TLSSocket;
+  const socket = tlsSocketOf(req);
   if (typeof socket.getPeerCertificate !== 'function') return undefined;
   const known = peerBySocket.get(socket);
   if (known !== undefined) return known ?? undefined;
@@ -169,7 +170,7 @@ async function authenticateDevice(deps: PipelineDeps, req: IncomingMessage, peer
   if (deps.devices === undefined || peer === undefined) {
     throw new AuthError('CERT_REQUIRED', 'The device API needs the device\'s client certificate (mTLS); people and API keys use /api/v1.');
   }
-  const socket = req.socket as TLSSocket;
+  const socket = tlsSocketOf(req);
   if (!socket.authorized) {
     const reason = String(socket.authorizationError ?? '');
     if (reason === 'CERT_HAS_EXPIRED') {
@@ -185,7 +186,7 @@ async function authenticateDevice(deps: PipelineDeps, req: IncomingMessage, peer
 }
 
 function sourceIpOf(req: IncomingMessage): string {
-  const ip = req.socket.remoteAddress ?? '';
+  const ip = tlsSocketOf(req).remoteAddress ?? '';
   return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
 }
 
@@ -271,7 +272,7 @@ async function handle(deps: PipelineDeps, req: IncomingMessage, res: ServerRespo
     if (route.auth === 'device') {
       // A chain our CA verified names the device even when its certificate is then refused
       // (revoked, expired): the trail records who was turned away.
-      if (peer !== undefined && (req.socket as TLSSocket).authorized) audit.principal = { type: 'device', id: '', name: peer.cn.slice(0, 64) };
+      if (peer !== undefined && tlsSocketOf(req).authorized) audit.principal = { type: 'device', id: '', name: peer.cn.slice(0, 64) };
       principal = await authenticateDevice(deps, req, peer);
       audit.principal = { type: principal.type, id: principal.id, name: principal.name };
     } else if (peer !== undefined) {

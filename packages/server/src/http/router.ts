@@ -102,6 +102,8 @@ export interface Route<B = unknown, Q = unknown, R = unknown> {
    * JSON: for uploads. The handler enforces `maxBytes` as it reads.
    */
   rawBody?: { contentType: string; maxBytes: number };
+  /** The content type of a streamed (StreamBody) success answer, for the OpenAPI document. */
+  produces?: string;
   status?: number;
   /**
    * false: the handler manages its own transactions (login must keep its

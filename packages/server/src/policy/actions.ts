@@ -71,6 +71,10 @@ export const ACTIONS = {
   "project:Get": m("project", "Show a project"),
   "project:List": m("project", "List projects"),
   "project:Delete": w("project", "Delete a project"),
+  "project:UpdateSettings": w(
+    "project",
+    "Change a project's settings (whether app outputs may be previewed)",
+  ),
 
   "device:Provision": w(
     "device",
@@ -89,7 +93,10 @@ export const ACTIONS = {
     "device",
     "Install a software release on a device",
   ),
-  "device:ViewOutput": c("device", "View a device's local video output"),
+  "device:ViewOutput": c(
+    "device",
+    "View a device's app output: the local video output, and the console's preview relay where the project allows it",
+  ),
 
   "camera:Create": w(
     "camera",

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { api } from '@sightline/protocol';
+import { api, previewApi } from '@sightline/protocol';
 import { defineRoute, type Route } from '../http/router.js';
 import type { ProjectService } from './project.service.js';
 
@@ -41,6 +41,19 @@ export function projectRoutes(projects: ProjectService): Route[] {
       resource: projectSrn,
       response: api.projectView,
       handle: (ctx) => projects.get(ctx.params['name'] ?? ''),
+    }),
+    defineRoute({
+      method: 'PUT',
+      path: '/api/v1/projects/:name/settings',
+      tag: 'projects',
+      summary:
+        "Change a project's settings: outputPreview lets principals with device:ViewOutput preview app outputs in the console (off by default)",
+      auth: 'authenticated',
+      action: 'project:UpdateSettings',
+      resource: projectSrn,
+      body: previewApi.updateProjectSettingsRequest,
+      response: api.projectView,
+      handle: (ctx) => projects.updateSettings(ctx.params['name'] ?? '', ctx.body),
     }),
     defineRoute({
       method: 'DELETE',

@@ -7,11 +7,24 @@ import { isUniqueViolation } from '../storage/store.js';
 export type ProjectErrorCode = 'PROJECT_NOT_FOUND' | 'ALREADY_EXISTS' | 'CONFLICT';
 export class ProjectError extends SightlineError<ProjectErrorCode> {}
 
+export interface ProjectSettings {
+  /** Issue 8: whether principals with device:ViewOutput may preview app outputs through the console. */
+  outputPreview: boolean;
+}
+
 export interface ProjectView {
   name: string;
   description: string;
   createdAt: string;
+  settings: ProjectSettings;
 }
+
+const viewOf = (r: { name: string; description: string; created_at: number; output_preview: number }): ProjectView => ({
+  name: r.name,
+  description: r.description,
+  createdAt: new Date(Number(r.created_at)).toISOString(),
+  settings: { outputPreview: Number(r.output_preview) === 1 },
+});
 
 /**
  * Projects are tenants (seed: "use separate accounts for production"): every
@@ -31,13 +44,31 @@ export class ProjectService {
       if (isUniqueViolation(err)) throw new ProjectError('ALREADY_EXISTS', `A project named "${name}" already exists.`, { cause: err });
       throw err;
     }
-    return { name, description, createdAt: new Date(row.created_at).toISOString() };
+    return { name, description, createdAt: new Date(row.created_at).toISOString(), settings: { outputPreview: false } };
   }
 
   async get(name: string): Promise<ProjectView> {
     const r = await this.store.db.selectFrom('projects').selectAll().where('name', '=', name).executeTakeFirst();
     if (r === undefined) throw new ProjectError('PROJECT_NOT_FOUND', `No project named "${name}".`);
-    return { name: r.name, description: r.description, createdAt: new Date(r.created_at).toISOString() };
+    return viewOf(r);
+  }
+
+  /** A project's settings (PROJECT_NOT_FOUND when there is no such project). */
+  async settings(name: string): Promise<ProjectSettings> {
+    return (await this.get(name)).settings;
+  }
+
+  /** Changes settings; the route's own audit event records what changed (issue 8: an Admin's call). */
+  async updateSettings(name: string, change: { outputPreview?: boolean | undefined }): Promise<ProjectView> {
+    await this.get(name);
+    if (change.outputPreview !== undefined) {
+      await this.store.db
+        .updateTable('projects')
+        .set({ output_preview: change.outputPreview ? 1 : 0 })
+        .where('name', '=', name)
+        .execute();
+    }
+    return this.get(name);
   }
 
   async exists(name: string): Promise<boolean> {
@@ -46,7 +77,7 @@ export class ProjectService {
 
   async list(): Promise<ProjectView[]> {
     const rows = await this.store.db.selectFrom('projects').selectAll().orderBy('name').execute();
-    return rows.map((r) => ({ name: r.name, description: r.description, createdAt: new Date(r.created_at).toISOString() }));
+    return rows.map(viewOf);
   }
 
   async delete(name: string): Promise<void> {

@@ -1,3 +1,5 @@
+import type { Generated } from 'kysely';
+
 /**
  * Table types shared by SQLite and PostgreSQL. Timestamps are integer
  * milliseconds since the epoch, booleans are 0/1 and binary values are base64
@@ -100,6 +102,8 @@ export interface ProjectsTable {
   name: string;
   description: string;
   created_at: number;
+  /** Issue 8: 1 when the console may relay app outputs of the project's devices (0 by default). */
+  output_preview: Generated<number>;
 }
 
 export interface UsersTable {

@@ -9,6 +9,7 @@ import * as m0007 from './0007-cameras.js';
 import * as m0010 from './0010-releases.js';
 import * as m0009 from './0009-packages-apps.js';
 import * as m0008 from './0008-audit-retention.js';
+import * as m0011 from './0011-project-settings.js';
 
 /** Every migration, in order. One set for SQLite and PostgreSQL. */
 const migrations: Record<string, Migration> = {
@@ -22,6 +23,7 @@ const migrations: Record<string, Migration> = {
   '0010-releases': m0010,
   '0009-packages-apps': m0009,
   '0008-audit-retention': m0008,
+  '0011-project-settings': m0011,
 };
 
 export const migrationProvider: MigrationProvider = {
