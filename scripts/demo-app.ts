@@ -108,7 +108,7 @@ export async function deployDemoApp(o: DemoAppOptions): Promise<DemoApp> {
 
   const camera = await startCameraSimulator({ file: DEMO_CLIP, port: o.cameraPort ?? 0 });
   try {
-    log(`Camera simulator: ${camera.url} (GStreamer RTSP server looping ${DEMO_CLIP.slice(ROOT.length)})`);
+    log(`Camera simulator: ${camera.url} (${camera.engine === 'builtin' ? 'built-in RTSP server' : 'GStreamer RTSP server'} looping ${DEMO_CLIP.slice(ROOT.length)})`);
     // The simulator's port may differ from the last run: update the camera, or create it.
     const updated = await runSightline(['camera', 'update', cameraName, '--url', camera.url], env);
     if (updated.code !== 0)

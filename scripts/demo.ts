@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initDataDir, loadConfig, startControlPlane } from '@sightline/server';
 import { ensureConsoleBuilt } from '../packages/console/scripts/ensure-built.js';
-import { gstreamerAvailable } from '../packages/agent/src/camera/index.js';
+import { findFfmpeg, probeGstreamer } from '../packages/agent/src/camera/index.js';
 import { deployDemoApp, type DemoApp } from './demo-app.js';
 
 const dataDir = resolve(process.env['SIGHTLINE_DEMO_DIR'] ?? '.sightline-demo');
@@ -105,12 +105,20 @@ if (existsSync(join(applianceDir, 'root-key.json'))) {
 // privacy-blur built, signed, pushed and deployed to the appliance with the CLI.
 let app: DemoApp | undefined;
 let outputLines: string[] = [];
-const gst = gstreamerAvailable();
+// The camera: GStreamer's RTSP server where it runs, else the built-in one (Node and ffmpeg only), as startCameraSimulator picks.
+const gst = await probeGstreamer();
 if (agent === undefined) {
   line('No appliance is running, so no app is deployed.');
-} else if (!gst.ok) {
-  line(`No camera simulator: ${gst.reason}. The control plane and appliance run; the app is not deployed.`);
+} else if (!gst.ok && findFfmpeg() === undefined) {
+  line(
+    'No camera simulator: no ffmpeg (install ffmpeg, or let npm install @ffmpeg-installer/ffmpeg). The control plane and appliance run; the app is not deployed.',
+  );
 } else {
+  line(
+    gst.ok
+      ? 'Camera simulator engine: GStreamer RTSP server.'
+      : `Camera simulator engine: built-in RTSP server (Node + ffmpeg; ${gst.reason}).`,
+  );
   const admin = await plane.services.userRepo.getByName(adminName);
   const { token } = await plane.services.apiKeys.create(admin.id, { name: `demo-${Date.now().toString(36)}`, expiresInDays: 1 });
   const cliEnv = { SIGHTLINE_URL: plane.url, SIGHTLINE_CA: ca, SIGHTLINE_TOKEN: token };

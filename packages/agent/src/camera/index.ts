@@ -30,8 +30,20 @@ export { openRtspH264, RtspConnection, type RtspClientOptions, type RtspH264Stre
 export { DEFAULT_RTSP_LIMITS, type RtspLimits } from './rtsp/limits.js';
 export {
   startCameraSimulator,
+  startGstreamerSimulator,
+  chooseSimulatorEngine,
   gstreamerAvailable,
+  probeGstreamer,
   SIMULATOR_PACKAGES,
   type CameraSimulator,
+  type SimulatorEngine,
   type SimulatorOptions,
 } from './simulator/simulator.js';
+export {
+  startBuiltinCameraServer,
+  DEFAULT_BUILTIN_SERVER_LIMITS,
+  type BuiltinCameraServer,
+  type BuiltinServerLimits,
+  type BuiltinServerStats,
+  type BuiltinSimulatorOptions,
+} from './simulator/builtin-server.js';

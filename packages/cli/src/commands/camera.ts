@@ -134,9 +134,17 @@ Examples:
 const MAX_PEM_BYTES = 64 * 1024;
 
 const SIMULATE_HELP = `
+Engines: gstreamer is Debian's GStreamer RTSP server (python3-gi,
+gir1.2-gst-rtsp-server-1.0 and the plugins); builtin is Sightline's own
+RTSP/RTSPS server, which needs only Node and an ffmpeg (Debian's, or the
+static one npm installs). auto, the default, uses GStreamer where it runs.
+
 Examples:
   sightline camera simulate packages/agent/test/fixtures/video/pan-messi.mp4 --port 8554
+  sightline camera simulate clip.mp4 --engine builtin
   printf %s "$PW" | sightline camera simulate clip.mp4 --username viewer --tls-cert cam.pem --tls-key cam-key.pem`;
+
+const SIMULATOR_ENGINES = ['auto', 'gstreamer', 'builtin'] as const;
 
 interface SimulateOptions {
   port?: number;
@@ -145,6 +153,7 @@ interface SimulateOptions {
   username?: string;
   tlsCert?: string;
   tlsKey?: string;
+  engine: (typeof SIMULATOR_ENGINES)[number];
   json?: boolean;
 }
 
@@ -296,39 +305,61 @@ export function registerCameraCommands(program: Command, ctx: CliContext): void 
   camera
     .command('simulate')
     .argument('<file>', 'an MP4 clip with an H.264 track (baseline or main profile), looped')
-    .description("serves a clip as an RTSP (or RTSPS) camera until Ctrl-C: for testing apps without a camera (Debian's GStreamer RTSP server)")
+    .description(
+      "serves a clip as an RTSP (or RTSPS) camera until Ctrl-C: for testing apps without a camera (GStreamer's RTSP server, or the built-in one)",
+    )
     .option('--port <PORT>', 'port to listen on (default: a free one; the URL says which)', parsePort)
     .option('--host <HOST>', 'address to listen on', '127.0.0.1')
     .option('--path <PATH>', 'stream path', '/stream')
     .option('--username <USER>', 'require Digest credentials; the password comes from the first line of stdin')
     .option('--tls-cert <FILE>', 'serve RTSPS with this PEM certificate (needs --tls-key)')
     .option('--tls-key <FILE>', 'PEM private key for --tls-cert')
-    .option('--json', 'print {url, pid} as JSON once the camera is up')
+    .addOption(new Option('--engine <ENGINE>', 'which RTSP server serves the clip').choices(SIMULATOR_ENGINES).default('auto'))
+    .option('--json', 'print {url, pid, engine} as JSON once the camera is up')
     .addHelpText('after', SIMULATE_HELP)
     .action(async (file: string, opts: SimulateOptions) => {
       if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
         throw new CliError('INPUT_INVALID', 'Give --tls-cert and --tls-key together (RTSPS needs both).', EXIT.USAGE);
       }
-      if (!opts.path.startsWith('/') || opts.path.length > 200) throw new CliError('INPUT_INVALID', '--path must start with / (at most 200 characters).', EXIT.USAGE);
+      if (!opts.path.startsWith('/') || opts.path.length > 200)
+        throw new CliError('INPUT_INVALID', '--path must start with / (at most 200 characters).', EXIT.USAGE);
       const password = opts.username === undefined ? undefined : (await readSecretLines(1, 'the camera password'))[0];
       // Loaded only here: the simulator lives with the agent's camera code.
-      const { startCameraSimulator, gstreamerAvailable } = await import('@sightline/agent');
-      const probe = gstreamerAvailable();
-      if (!probe.ok) throw new CliError('DEPENDENCY_MISSING', `Cannot simulate a camera: ${probe.reason}.`, EXIT.UNEXPECTED);
+      const { startCameraSimulator, probeGstreamer } = await import('@sightline/agent');
+      if (opts.engine === 'gstreamer') {
+        const probe = await probeGstreamer();
+        if (!probe.ok)
+          throw new CliError(
+            'DEPENDENCY_MISSING',
+            `Cannot simulate a camera with GStreamer: ${probe.reason}; or use --engine builtin.`,
+            EXIT.UNEXPECTED,
+          );
+      }
       const sim = await startCameraSimulator({
         file,
+        engine: opts.engine,
         host: opts.host,
         path: opts.path,
         ...(opts.port === undefined ? {} : { port: opts.port }),
         ...(opts.tlsCert === undefined || opts.tlsKey === undefined
           ? {}
-          : { tls: { certPem: readTextFile(opts.tlsCert, 'the TLS certificate', MAX_PEM_BYTES), keyPem: readTextFile(opts.tlsKey, 'the TLS key', MAX_PEM_BYTES) } }),
+          : {
+              tls: {
+                certPem: readTextFile(opts.tlsCert, 'the TLS certificate', MAX_PEM_BYTES),
+                keyPem: readTextFile(opts.tlsKey, 'the TLS key', MAX_PEM_BYTES),
+              },
+            }),
         ...(opts.username === undefined || password === undefined ? {} : { credentials: { username: opts.username, password } }),
       });
-      if (opts.json === true) printJson({ url: sim.url, pid: sim.pid });
+      if (opts.json === true) printJson({ url: sim.url, pid: sim.pid, engine: sim.engine });
       else {
-        printLine(`Camera simulator serving ${file} at ${sim.url}${opts.username === undefined ? '' : ` (Digest, user ${opts.username})`}.`);
-        printLine(`Register it with: sightline camera create NAME --url ${sim.url}${opts.username === undefined ? '' : ` --username ${opts.username} --password-stdin`}`);
+        const engine = sim.engine === 'builtin' ? 'built-in RTSP server' : 'GStreamer RTSP server';
+        printLine(
+          `Camera simulator (${engine}) serving ${file} at ${sim.url}${opts.username === undefined ? '' : ` (Digest, user ${opts.username})`}.`,
+        );
+        printLine(
+          `Register it with: sightline camera create NAME --url ${sim.url}${opts.username === undefined ? '' : ` --username ${opts.username} --password-stdin`}`,
+        );
         printLine('Ctrl-C stops it.');
       }
       const stop = (): void => void sim.stop();

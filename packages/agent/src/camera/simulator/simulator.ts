@@ -1,8 +1,12 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CameraError } from '../errors.js';
+import { startBuiltinCameraServer } from './builtin-server.js';
+import type { CameraSimulator, SimulatorEngine, SimulatorOptions } from './types.js';
+
+export type { CameraSimulator, SimulatorEngine, SimulatorOptions } from './types.js';
 
 /** The driver script, beside this file. */
 export const SIMULATOR_SCRIPT = fileURLToPath(new URL('./rtsp_server.py', import.meta.url));
@@ -23,60 +27,61 @@ export const SIMULATOR_PACKAGES = [
   'glib-networking',
 ] as const;
 
-export interface SimulatorOptions {
-  /** An MP4 with an H.264 track (baseline or main; no B-frames keeps latency low). */
-  readonly file: string;
-  /** Default 0: any free port (the URL says which). */
-  readonly port?: number;
-  /** Default 127.0.0.1. */
-  readonly host?: string;
-  /** Default `/stream`. */
-  readonly path?: string;
-  /** Serve RTSPS with this certificate and key (PEM). */
-  readonly tls?: { readonly certPem: string; readonly keyPem: string };
-  /** Require these credentials (Digest by default, as cameras do). */
-  readonly credentials?: { readonly username: string; readonly password: string; readonly method?: 'digest' | 'basic' };
-  readonly python?: string;
-  /** Milliseconds to wait for the server to listen. Default 15 s. */
-  readonly startTimeoutMs?: number;
-}
+const GST_PROBE =
+  "import gi; gi.require_version('Gst','1.0'); gi.require_version('GstRtspServer','1.0'); from gi.repository import Gio, Gst, GstRtspServer; Gst.init(None); assert Gst.ElementFactory.find('rtph264pay') and Gst.ElementFactory.find('qtdemux') and Gst.ElementFactory.find('h264parse') and Gio.TlsBackend.get_default().supports_tls()";
 
-export interface CameraSimulator {
-  /** rtsp://host:port/path or rtsps://...; never carries the credentials. */
-  readonly url: string;
-  readonly pid: number;
-  /** Settles when the server process ends. */
-  readonly exited: Promise<void>;
-  /** Stops the server (SIGTERM, then SIGKILL after 2 s). */
-  stop(): Promise<void>;
-}
-
-/** Whether GStreamer's RTSP server can run here; `reason` says what to install when not. */
-export function gstreamerAvailable(python = DEFAULT_PYTHON): { ok: true } | { ok: false; reason: string } {
-  if (!existsSync(python)) return { ok: false, reason: `${python} not found (install python3-gi and use Debian's python3)` };
-  const probe = spawnSync(
-    python,
-    [
-      '-c',
-      "import gi; gi.require_version('Gst','1.0'); gi.require_version('GstRtspServer','1.0'); from gi.repository import Gio, Gst, GstRtspServer; Gst.init(None); assert Gst.ElementFactory.find('rtph264pay') and Gst.ElementFactory.find('qtdemux') and Gst.ElementFactory.find('h264parse') and Gio.TlsBackend.get_default().supports_tls()",
-    ],
-    { encoding: 'utf8', timeout: 15_000 },
-  );
-  if (probe.status === 0) return { ok: true };
+function gstMissing(): { ok: false; reason: string } {
   return { ok: false, reason: `GStreamer RTSP server not usable (install: apt-get install ${SIMULATOR_PACKAGES.join(' ')})` };
 }
 
+/** Whether GStreamer's RTSP server can run here; `reason` says what to install when not. Blocks up to 15 s: for CLIs and tests. */
+export function gstreamerAvailable(python = DEFAULT_PYTHON): { ok: true } | { ok: false; reason: string } {
+  if (!existsSync(python)) return { ok: false, reason: `${python} not found (install python3-gi and use Debian's python3)` };
+  const probe = spawnSync(python, ['-c', GST_PROBE], { encoding: 'utf8', timeout: 15_000 });
+  return probe.status === 0 ? { ok: true } : gstMissing();
+}
+
+/** `gstreamerAvailable` without blocking the event loop. */
+export function probeGstreamer(python = DEFAULT_PYTHON): Promise<{ ok: true } | { ok: false; reason: string }> {
+  if (!existsSync(python))
+    return Promise.resolve({ ok: false, reason: `${python} not found (install python3-gi and use Debian's python3)` });
+  return new Promise((resolve) => {
+    execFile(python, ['-c', GST_PROBE], { timeout: 15_000, maxBuffer: 64 * 1024 }, (err) =>
+      resolve(err === null ? { ok: true } : gstMissing()),
+    );
+  });
+}
+
+/** The engine `auto` picks: GStreamer where it runs, else the built-in server. */
+export async function chooseSimulatorEngine(options: Pick<SimulatorOptions, 'engine' | 'python'> = {}): Promise<SimulatorEngine> {
+  const engine = options.engine ?? 'auto';
+  if (engine !== 'auto') return engine;
+  return (await probeGstreamer(options.python ?? DEFAULT_PYTHON)).ok ? 'gstreamer' : 'builtin';
+}
+
 /**
- * Starts a camera simulator: GStreamer's RTSP server looping `file`, as a
- * camera would serve it. The configuration (credentials, TLS key) goes to
- * the Python driver on stdin, not on its command line.
+ * Starts a camera simulator serving `file` as a camera would, with the
+ * engine `options.engine` names: GStreamer's RTSP server (Debian packages,
+ * `SIMULATOR_PACKAGES`), or the built-in RTSP/RTSPS server (Node and an
+ * ffmpeg only: an install from npm alone). `auto`, the default, prefers
+ * GStreamer where it runs.
  *
  * @example
  * const sim = await startCameraSimulator({ file: 'packages/agent/test/fixtures/video/pan-messi.mp4', port: 8554 });
- * console.log(sim.url); // rtsp://127.0.0.1:8554/stream
+ * console.log(sim.engine, sim.url); // builtin rtsp://127.0.0.1:8554/stream
  * await sim.stop();
  */
 export async function startCameraSimulator(options: SimulatorOptions): Promise<CameraSimulator> {
+  const engine = await chooseSimulatorEngine(options);
+  return engine === 'builtin' ? startBuiltinCameraServer(options) : startGstreamerSimulator(options);
+}
+
+/**
+ * GStreamer's RTSP server looping `file`, as a camera would serve it. The
+ * configuration (credentials, TLS key) goes to the Python driver on stdin,
+ * not on its command line.
+ */
+export async function startGstreamerSimulator(options: SimulatorOptions): Promise<CameraSimulator> {
   const file = resolvePath(options.file);
   if (!existsSync(file)) throw new CameraError('CAMERA_SOURCE_INVALID', `The clip ${options.file} does not exist.`);
   const python = options.python ?? DEFAULT_PYTHON;
@@ -142,5 +147,5 @@ export async function startCameraSimulator(options: SimulatorOptions): Promise<C
     child.once('error', (err) => fail(`could not start ${python} (${err.message})`));
     void exited.then(() => fail('exited'));
   });
-  return { url, pid: child.pid ?? -1, exited, stop };
+  return { url, pid: child.pid ?? -1, engine: 'gstreamer', exited, stop };
 }
