@@ -175,8 +175,8 @@ test('device provision writes a 0600 archive that opens with the passphrase prin
   assert.equal(overwrite.code, 6);
   assert.match(overwrite.stderr, /^error FILE_EXISTS: .*refusing to overwrite/);
   assert.equal(readFileSync(file).subarray(0, 21).toString(), 'age-encryption.org/v1');
-  assert.match(listed.stdout, /^NAME +STATE +CONNECTION +INTEGRITY +AGENT +TAGS$/m);
-  assert.match(listed.stdout, /^cam-01 +provisioned +never seen +unknown +- +-$/m);
+  assert.match(listed.stdout, /^NAME +STATE +CONNECTION +INTEGRITY +AGENT +UPDATE +TAGS$/m);
+  assert.match(listed.stdout, /^cam-01 +provisioned +never seen +unknown +- +- +-$/m);
   assert.equal(tagged.code, 0, tagged.stderr);
   assert.deepEqual(json(untagged)['tags'], { site: 'store-42' });
   assert.equal(renamed.code, 0, renamed.stderr);

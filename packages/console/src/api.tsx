@@ -114,6 +114,7 @@ export interface Device {
   status?: Heartbeat | null;
   /** From the updates service (issue 7), where present. */
   updateRequired?: boolean | null;
+  updateAvailable?: string | null;
   certificates?: { serial: string; kind: string; expiresAt: string; revoked: boolean; used: boolean }[];
 }
 export interface Job { id: string; kind: string; status: string; message: string | null; createdAt: string; updatedAt: string; stage?: string; bytesDone?: number; bytesTotal?: number }

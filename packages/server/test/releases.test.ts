@@ -246,6 +246,22 @@ for (const engine of await engines()) {
 
       const l = await listing();
       assert.deepEqual(l.releases.map((r) => r.version), ['3.0.0', '1.1.0', '1.0.0']);
+
+      // The fleet view: 3.0.0 is newer but not required; the device's floor (2) covers every required release.
+      type Listed = { devices: { name: string; updateRequired: boolean | null; updateAvailable: string | null }[] };
+      const listed = async (): Promise<Listed['devices'][number] | undefined> =>
+        (await s.call<Listed>('GET', '/api/v1/projects/default/devices', undefined, admin)).body.devices.find((d) => d.name === 'edge-1');
+      const current = await listed();
+      assert.deepEqual([current?.updateRequired, current?.updateAvailable], [false, '3.0.0']);
+      // A device still at floor 1 (it never committed 1.1.0, required, security version 2) needs an update.
+      assert.equal((await edge.call('POST', '/device/v1/heartbeat', { ...hb, agentVersion: '1.0.0', update: { version: '1.0.0', securityFloor: 1, slot: 'a' } })).status, 200);
+      const behind = await listed();
+      assert.deepEqual([behind?.updateRequired, behind?.updateAvailable], [true, '3.0.0']);
+      const described = await s.call<{ updateRequired: boolean | null }>('GET', '/api/v1/projects/default/devices/edge-1', undefined, admin);
+      assert.equal(described.body.updateRequired, true);
+      // A device that does not report its update state (an older agent) is "unknown", not "up to date".
+      assert.equal((await edge.call('POST', '/device/v1/heartbeat', { ...hb, update: undefined })).status, 200);
+      assert.equal((await listed())?.updateRequired, null);
     });
 
     test('the timestamp is re-signed before it expires', async () => {

@@ -187,6 +187,14 @@ async function provision(ctx: CliContext, name: string, opts: ProvisionOptions):
   printLine(`On the device: sightline-agent register --archive ${shellQuote(path)} --data-dir /var/lib/sightline-agent`);
 }
 
+/** `required (1.2.0)`, `available (1.2.0)`, `up to date`, or `-` when the device has not said. */
+function updateText(d: { updateRequired?: boolean | null | undefined; updateAvailable?: string | null | undefined }): string {
+  const newer = d.updateAvailable ?? null;
+  if (d.updateRequired === true) return newer === null ? 'required' : `required (${newer})`;
+  if (newer !== null) return `available (${newer})`;
+  return d.updateRequired === false ? 'up to date' : '-';
+}
+
 function describeDevice(d: z.infer<typeof deviceDetail>): void {
   const status = (d.status ?? null) as Record<string, unknown> | null;
   printFields([
@@ -198,6 +206,7 @@ function describeDevice(d: z.infer<typeof deviceDetail>): void {
     ['last seen', d.lastSeenAt],
     ['integrity', d.integrity],
     ['agent version', d.agentVersion],
+    ['update', updateText(d)],
     ['registered', d.registeredAt],
     ['created', d.createdAt],
     ['tags', Object.entries(d.tags).map(([k, v]) => `${k}=${v}`)],
@@ -259,9 +268,10 @@ export function registerDeviceCommands(program: Command, ctx: CliContext): void 
           connection: connection(d),
           integrity: d.integrity,
           agent: d.agentVersion,
+          update: updateText(d),
           tags: Object.entries(d.tags).map(([k, v]) => `${k}=${v}`),
         })),
-        ['name', 'state', 'connection', 'integrity', 'agent', 'tags'],
+        ['name', 'state', 'connection', 'integrity', 'agent', 'update', 'tags'],
       );
     });
 

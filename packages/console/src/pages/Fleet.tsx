@@ -20,7 +20,9 @@ export function StatusBadge({ device }: { device: Device }): ReactNode {
 }
 
 function updateText(d: Device): string {
-  if (d.updateRequired === true) return 'required';
+  const newer = d.updateAvailable ?? null;
+  if (d.updateRequired === true) return newer === null ? 'required' : `required (${newer})`;
+  if (newer !== null) return `available (${newer})`;
   if (d.updateRequired === false) return 'up to date';
   return '—';
 }

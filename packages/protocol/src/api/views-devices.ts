@@ -21,6 +21,10 @@ export const deviceView = z.object({
   createdAt: z.string(),
   network: z.unknown(),
   status: z.unknown().optional(),
+  /** Runs below a release published as required (null: not reported, or no releases). */
+  updateRequired: z.boolean().nullable().optional(),
+  /** The newest release, when the device runs another. */
+  updateAvailable: z.string().nullable().optional(),
 });
 export type DeviceView = z.infer<typeof deviceView>;
 

@@ -45,6 +45,22 @@ export interface DeviceView {
   createdAt: string;
   network: NetworkSettings;
   status?: Heartbeat | null;
+  /**
+   * Whether the device runs below a release published as required (a security
+   * fix): its reported anti-rollback floor is under that release's security
+   * version. Null when it has not reported its update state (or no release
+   * exists). Listed and described devices carry it.
+   */
+  updateRequired?: boolean | null;
+  /** The newest published release, when it differs from what the device runs. */
+  updateAvailable?: string | null;
+}
+
+/** What the fleet view needs of each published release. */
+export interface ReleaseSummary {
+  version: string;
+  securityVersion: number;
+  required: boolean;
 }
 
 export interface ProvisionResult {
@@ -146,6 +162,12 @@ export class DeviceService {
 
   /** The trusted TUF root (base64) a provisioning archive carries (the release service, wired after both exist). */
   private tufRootSource: (() => Promise<string | undefined>) | undefined;
+  private releaseSource: () => Promise<ReleaseSummary[]> = () => Promise.resolve([]);
+
+  /** The published releases, newest first (the release service), for `updateRequired` in lists. */
+  setReleaseSource(source: () => Promise<ReleaseSummary[]>): void {
+    this.releaseSource = source;
+  }
 
   setTufRootSource(source: () => Promise<string | undefined>): void {
     this.tufRootSource = source;
@@ -464,7 +486,8 @@ export class DeviceService {
 
   async list(project: string): Promise<DeviceView[]> {
     const rows = await this.store.db.selectFrom('devices').selectAll().where('project', '=', project).orderBy('name').execute();
-    return rows.map((r) => this.view(r));
+    const releases = await this.releaseSource();
+    return rows.map((r) => ({ ...this.view(r), ...updateState(r.status, releases) }));
   }
 
   async describe(project: string, name: string): Promise<DeviceView & { certificates: { serial: string; kind: string; expiresAt: string; revoked: boolean; used: boolean }[]; isolation: Heartbeat['isolation'] | null }> {
@@ -472,6 +495,7 @@ export class DeviceService {
     const certs = await this.store.db.selectFrom('device_certs').selectAll().where('device_id', '=', row.id).orderBy('issued_at').execute();
     return {
       ...this.view(row, true),
+      ...updateState(row.status, await this.releaseSource()),
       // Which isolation layers the appliance reported it can apply to apps (issue 6), from its last heartbeat.
       isolation: row.status === null ? null : ((JSON.parse(row.status) as Heartbeat).isolation ?? null),
       certificates: certs.map((c) => ({ serial: c.serial, kind: c.kind, expiresAt: new Date(c.expires_at).toISOString(), revoked: c.revoked_at !== null, used: c.used_at !== null })),
@@ -498,4 +522,24 @@ export class DeviceService {
     await this.store.db.updateTable('devices').set({ tags: JSON.stringify(next) }).where('id', '=', row.id).execute();
     return this.view({ ...row, tags: JSON.stringify(next) });
   }
+}
+
+/**
+ * Update state for the fleet view from the device's last heartbeat and the
+ * published releases (newest first). Required: a release published as
+ * required has a security version above the floor the device reported (the
+ * floor rises when a required release commits on it).
+ */
+export function updateState(status: string | null, releases: readonly ReleaseSummary[]): { updateRequired: boolean | null; updateAvailable: string | null } {
+  let hb: Heartbeat | undefined;
+  if (status !== null) {
+    const parsed = deviceApi.heartbeatRequest.safeParse(JSON.parse(status));
+    if (parsed.success) hb = parsed.data;
+  }
+  const newest = releases[0];
+  const running = hb?.update?.version ?? hb?.agentVersion;
+  const updateAvailable = newest !== undefined && running !== undefined && newest.version !== running ? newest.version : null;
+  if (hb?.update === undefined || releases.length === 0) return { updateRequired: null, updateAvailable };
+  const floor = hb.update.securityFloor;
+  return { updateRequired: releases.some((r) => r.required && r.securityVersion > floor), updateAvailable };
 }
