@@ -1,4 +1,4 @@
-import { mapBox, toTensor, type FrameData, type ModelOutputs, type Region, type TensorSpec } from '@sightline/sdk';
+import { mapBox, toTensorBytes, type FrameData, type ModelOutputs, type Region, type TensorSpec } from '@sightline/sdk';
 import { INPUT_SIZE, decodeFaces, weightedNms, type Face } from './blazeface.js';
 
 /** The model's input, as its package declares it (model/model.json). */
@@ -39,12 +39,13 @@ export function tiles(width: number, height: number, size: number, overlap = 0.2
 
 async function detectIn(
   frame: FrameData,
-  run: (t: Float32Array) => Promise<ModelOutputs>,
+  run: (t: Uint8Array) => Promise<ModelOutputs>,
   threshold: number,
   region: Region | undefined,
-  buffer: Float32Array,
+  buffer: Uint8Array,
 ): Promise<Face[]> {
-  const { data, transform } = toTensor(frame, BLAZEFACE_INPUT, region === undefined ? { out: buffer } : { region, out: buffer });
+  // Pixels, not floats: the model runner maps them to the model's [-1, 1] (a quarter of the bytes to send).
+  const { data, transform } = toTensorBytes(frame, BLAZEFACE_INPUT, region === undefined ? { out: buffer } : { region, out: buffer });
   const faces = decodeFaces(await run(data), threshold);
   return faces.map((f) => {
     const [x1, y1, x2, y2] = mapBox(transform, f.x1, f.y1, f.x2, f.y2);
@@ -61,14 +62,15 @@ async function detectIn(
  */
 export async function detectFaces(
   frame: FrameData,
-  run: (t: Float32Array) => Promise<ModelOutputs>,
+  run: (t: Uint8Array) => Promise<ModelOutputs>,
   options: DetectOptions,
 ): Promise<Face[]> {
-  // A fresh tensor per run: the IPC send may still be reading the previous one.
-  const found = await detectIn(frame, run, options.threshold, undefined, new Float32Array(INPUT_SIZE * INPUT_SIZE * 3));
+  // One buffer for every run: each run has answered (so its bytes were sent) before the next fills it.
+  const buffer = new Uint8Array(INPUT_SIZE * INPUT_SIZE * 3);
+  const found = await detectIn(frame, run, options.threshold, undefined, buffer);
   if (options.tile) {
     for (const region of tiles(frame.width, frame.height, options.tileSize, options.overlap ?? 0.25)) {
-      found.push(...(await detectIn(frame, run, options.threshold, region, new Float32Array(INPUT_SIZE * INPUT_SIZE * 3))));
+      found.push(...(await detectIn(frame, run, options.threshold, region, buffer)));
     }
   }
   return options.tile ? weightedNms(found) : found;

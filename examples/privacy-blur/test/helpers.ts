@@ -14,15 +14,16 @@ export const MESSI_FACE = { x1: 221.2, y1: 96.0, x2: 258.4, y2: 133.2 };
 
 let session: ort.InferenceSession | undefined;
 
-/** BlazeFace in this process (tests only: apps never load native addons). */
-export async function localFace(): Promise<(input: Float32Array) => Promise<ModelOutputs>> {
+/** BlazeFace in this process (tests only: apps never load native addons); pixels are mapped to [-1, 1] as the runner does. */
+export async function localFace(): Promise<(input: Float32Array | Uint8Array) => Promise<ModelOutputs>> {
   session ??= await ort.InferenceSession.create(join(MODEL_DIR, 'face_detection_back_256x256_barracuda.onnx'), {
     intraOpNumThreads: 1,
     logSeverityLevel: 3,
   });
   const s = session;
   return async (input) => {
-    const r = await s.run({ 'input:0': new ort.Tensor('float32', input, [1, 256, 256, 3]) });
+    const floats = input instanceof Float32Array ? input : Float32Array.from(input, (p) => -1 + (2 * p) / 255);
+    const r = await s.run({ 'input:0': new ort.Tensor('float32', floats, [1, 256, 256, 3]) });
     return Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v.data as Float32Array]));
   };
 }

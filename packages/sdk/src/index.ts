@@ -72,14 +72,16 @@ export { blurRegion, clampRect, type BlurOptions } from './image/blur.js';
 export { drawRect, drawText, renderOverlays, DEFAULT_COLOR } from './image/draw.js';
 export {
   toTensor,
+  toTensorBytes,
   mapBox,
   specSize,
   type TensorSpec,
   type Region,
   type Transform,
   type ToTensorOptions,
+  type ToTensorBytesOptions,
   type ImageTensor,
 } from './image/tensor.js';
 export type { AppChannel } from './channel/channel.js';
 export { IpcAppChannel, type IpcPort } from './channel/ipc.js';
-export type { InitInfo, ModelSpec, LogLevel, LogFields, WireFrame } from './channel/messages.js';
+export type { InitInfo, ModelSpec, LogLevel, LogFields, WireFrame, Transport, RingFrame } from './channel/messages.js';

@@ -1,12 +1,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, fstatSync, mkdirSync, mkdtempSync, rmSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Frame } from '@sightline/sdk';
-import { appLaunchSpec, startLocalApp, type LocalApp } from '@sightline/sdk/agent';
+import { FrameRing, appLaunchSpec, startLocalApp, type LocalApp } from '@sightline/sdk/agent';
 import { bundleApp, type BundleResult } from '@sightline/sdk/build';
 
 /**
@@ -92,48 +92,55 @@ test('an app reads only its package, writes only its storage, loads no addon, st
   assert.deepEqual(app.exit, { ok: true });
 });
 
-test('frames round-trip over IPC as bytes, overlays drawn; per-frame cost at 768x576', async (t) => {
-  const W = 768;
-  const H = 576;
-  const frames = 60;
-  const out: Frame[] = [];
-  let arrived: () => void = () => undefined;
-  const app = startLocalApp({
-    entry: bundle.outFile,
-    appDir: pkgDir,
-    storageDir,
-    descriptor: bundle.descriptor,
-    parameters: { label: 'HI' },
-    onFrame: (_output, f) => {
-      out.push(new Frame(f));
-      arrived();
-    },
+for (const ringed of [false, true]) {
+  const how = ringed ? 'through the frame ring' : 'over IPC';
+  test(`frames round-trip ${how} as bytes, overlays drawn; per-frame cost at 768x576`, async (t) => {
+    const W = 768;
+    const H = 576;
+    const frames = 60;
+    const out: Frame[] = [];
+    let arrived: () => void = () => undefined;
+    const ring = ringed ? await FrameRing.create(['video_in'], ['video_out'], { slotBytes: W * H * 3 }) : undefined;
+    const app = startLocalApp({
+      ...(ring === undefined ? {} : { ring }),
+      entry: bundle.outFile,
+      appDir: pkgDir,
+      storageDir,
+      descriptor: bundle.descriptor,
+      parameters: { label: 'HI' },
+      onFrame: (_output, f) => {
+        out.push(new Frame(f));
+        arrived();
+      },
+    });
+    const sent = Frame.blank(W, H, { fill: [40, 80, 120], camera: 'cam-1', timestamp: 1 });
+    const times: number[] = [];
+    for (let i = 0; i < frames; i++) {
+      const back = new Promise<void>((resolve) => (arrived = resolve));
+      const t0 = performance.now();
+      app.offer('video_in', new Frame({ ...sent, data: sent.data.slice(), timestamp: i }));
+      await back;
+      if (i > 0) times.push(performance.now() - t0); // the first one includes the app's start
+    }
+    assert.equal(out.length, frames);
+    const last = out.at(-1)!;
+    assert.equal(last.width, W);
+    assert.equal(last.camera, 'cam-1');
+    assert.equal(last.timestamp, frames - 1);
+    // The label's first glyph pixel (H: top-left is lit) is drawn in the overlay colour; far pixels are as sent.
+    assert.deepEqual(last.pixel(2, 2), [0, 255, 0]);
+    assert.deepEqual(last.pixel(400, 300), [40, 80, 120]);
+    times.sort((a, b) => a - b);
+    const q = (p: number): string => times[Math.min(times.length - 1, Math.floor(p * times.length))]!.toFixed(2);
+    t.diagnostic(
+      `768x576 RGB24 agent -> app (get) -> agent (put) ${how}, ${times.length} frames: min ${q(0)} ms, median ${q(0.5)} ms, p90 ${q(0.9)} ms`,
+    );
+    assert.equal(await app.stop(), 0);
+    // Metric counts travel in batches (every 250 ms and at exit).
+    assert.equal(app.metrics.get('frames'), frames);
+    assert.equal(app.endpoint.stats.protocolErrors, 0);
   });
-  const sent = Frame.blank(W, H, { fill: [40, 80, 120], camera: 'cam-1', timestamp: 1 });
-  const times: number[] = [];
-  for (let i = 0; i < frames; i++) {
-    const back = new Promise<void>((resolve) => (arrived = resolve));
-    const t0 = performance.now();
-    app.offer('video_in', new Frame({ ...sent, data: sent.data.slice(), timestamp: i }));
-    await back;
-    if (i > 0) times.push(performance.now() - t0); // the first one includes the app's start
-  }
-  assert.equal(out.length, frames);
-  const last = out.at(-1)!;
-  assert.equal(last.width, W);
-  assert.equal(last.camera, 'cam-1');
-  assert.equal(last.timestamp, frames - 1);
-  // The label's first glyph pixel (H: top-left is lit) is drawn in the overlay colour; far pixels are as sent.
-  assert.deepEqual(last.pixel(2, 2), [0, 255, 0]);
-  assert.deepEqual(last.pixel(400, 300), [40, 80, 120]);
-  assert.equal(app.metrics.get('frames'), frames);
-  times.sort((a, b) => a - b);
-  const q = (p: number): string => times[Math.min(times.length - 1, Math.floor(p * times.length))]!.toFixed(2);
-  t.diagnostic(
-    `768x576 RGB24 agent -> app (get) -> agent (put), ${times.length} frames: min ${q(0)} ms, median ${q(0.5)} ms, p90 ${q(0.9)} ms`,
-  );
-  assert.equal(await app.stop(), 0);
-});
+}
 
 test('a misbehaving app: bad messages are refused with PROTOCOL_ERROR and counted', async () => {
   const app = start();
@@ -149,5 +156,34 @@ test('a misbehaving app: bad messages are refused with PROTOCOL_ERROR and counte
   await endpoint.handle({ t: 'shell', id: 1000, cmd: 'rm -rf /' });
   assert.equal(app.endpoint.stats.protocolErrors, 2);
   assert.equal(app.outputs.get('video_out'), undefined);
+  assert.equal(await app.stop(), 0);
+});
+
+test('the frame ring refuses what an app cannot have put there, and cuts back a file the app grew', async () => {
+  const W = 64;
+  const H = 48;
+  const ring = await FrameRing.create(['video_in'], ['video_out'], { slotBytes: W * H * 3 });
+  const app = startLocalApp({ entry: bundle.outFile, appDir: pkgDir, storageDir, descriptor: bundle.descriptor, ring });
+  await waitFor('the app to say hello', () => app.logs.length > 0);
+  const endpoint = app.endpoint as unknown as { handle(m: unknown): Promise<void> };
+  const sent: unknown[] = [];
+  const child = app.child as unknown as { send(m: unknown, cb: (e: Error | null) => void): boolean };
+  const send = child.send.bind(child);
+  child.send = (m, cb) => (sent.push(m), send(m, cb));
+  const frame = { width: W * 100, height: H, timestamp: 0, camera: 'x' };
+  // Larger than a slot; then an output slot that holds fewer bytes than claimed; then an undeclared output.
+  await endpoint.handle({ t: 'output.ring', id: 901, output: 'video_out', frame });
+  await endpoint.handle({ t: 'output.ring', id: 902, output: 'video_out', frame: { ...frame, width: W } });
+  await endpoint.handle({ t: 'output.ring', id: 903, output: 'elsewhere', frame: { ...frame, width: W } });
+  const codes = Object.fromEntries(
+    sent.filter((m): m is { id: number; error: { code: string } } => (m as { t?: string }).t === 'reply').map((m) => [m.id, m.error?.code]),
+  );
+  assert.deepEqual(codes, { 901: 'FRAME_INVALID', 902: 'FRAME_INVALID', 903: 'UNKNOWN_OUTPUT' });
+  assert.equal(app.outputs.get('video_out'), undefined);
+  // The app can write anywhere in the file it holds: the agent cuts it back to its layout.
+  writeSync(ring.fd, Buffer.alloc(4096, 1), 0, 4096, ring.size + 10 * 1024 * 1024);
+  ring.guard();
+  assert.equal(fstatSync(ring.fd).size, ring.size);
+  assert.equal(ring.overgrown, 1);
   assert.equal(await app.stop(), 0);
 });

@@ -5,7 +5,7 @@
  * directive.
  */
 /* eslint-disable @typescript-eslint/no-unsafe-call -- the @ts-expect-error lines call what does not exist, on purpose */
-import { defineApp, Frame, toTensor, type AppContext, type ModelOutputs } from '@sightline/sdk';
+import { defineApp, Frame, toTensor, toTensorBytes, type AppContext, type ModelOutputs } from '@sightline/sdk';
 import { TestHarness } from '@sightline/sdk/testing';
 
 // A descriptor typed the way a JSON import is: keys kept, values widened.
@@ -69,8 +69,10 @@ const app = defineApp({
       // @ts-expect-error possibly undefined
       const scores: Float32Array = out['Identity:0'];
       void scores;
-      // @ts-expect-error a model takes a Float32Array, not pixels
-      await ctx.models.face.run(frame.data);
+      // Pixels (toTensorBytes) are taken too: the model runner maps them to the model's range.
+      await ctx.models.face.run(toTensorBytes(frame, { shape: [1, 256, 256, 3], layout: 'NHWC' }).data);
+      // @ts-expect-error a model takes a typed tensor, not a number array
+      await ctx.models.face.run([0.5, 0.5]);
       frame.addRect(1, 2, 3, 4, { label: 'x' }).addLabel('y', 0, 0).blur(0, 0, 10, 10);
       // @ts-expect-error label text is a string
       frame.addLabel(42, 0, 0);

@@ -1,7 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import type { appsApi } from '@sightline/protocol';
 import { SdkError, type AppDescriptor, type FrameData, type ModelSpec } from '@sightline/sdk';
-import { AppEndpoint, FrameSlot, appLaunchSpec, type AppHost } from '@sightline/sdk/agent';
+import type { Socket } from 'node:net';
+import { AppEndpoint, FrameRing, FrameSlot, appLaunchSpec, type AppHost } from '@sightline/sdk/agent';
 import type { CameraCredentials } from '../camera/credentials.js';
 import { CameraIngest, type CameraIngestOptions, type CameraStatus } from '../camera/ingest.js';
 import type { Clock } from '../clock.js';
@@ -80,6 +81,8 @@ interface NodeRun {
   endpoint: AppEndpoint | undefined;
   child: ChildProcess | undefined;
   greeted: boolean;
+  /** Frames in and out through tmpfs, not IPC; undefined where it could not be made (frames then go over IPC). */
+  ring: FrameRing | undefined;
 }
 
 const even = (n: number): number => Math.max(16, Math.round(n / 2) * 2);
@@ -145,7 +148,7 @@ export class AppRuntime {
       this.startFailure = reject;
       signal.addEventListener('abort', () => reject(cancelled()), { once: true });
     });
-    for (const p of this.prepared.nodes) this.startNode(p);
+    for (const p of this.prepared.nodes) await this.startNode(p);
     if (this.nodes.size > 0 && [...this.nodes.values()].every((n) => n.greeted)) this.greetedAll?.();
     await greeted;
     this.startFailure = undefined;
@@ -336,8 +339,18 @@ export class AppRuntime {
     };
   }
 
-  private startNode(p: PreparedNode): void {
+  private async startNode(p: PreparedNode): Promise<void> {
     const { app } = this.prepared;
+    let ring: FrameRing | undefined;
+    try {
+      ring = await FrameRing.create(Object.keys(p.descriptor.inputs), Object.keys(p.descriptor.outputs));
+    } catch (err) {
+      this.deps.log.line('warn', `[${p.node}] no frame ring (${(err as { code?: string }).code ?? 'error'}): frames go over IPC`);
+    }
+    // Direct sockets app ⇄ model runner, one per model port this node is wired to.
+    const modelPorts = [...(this.prepared.wiring.models.get(p.node) ?? new Map<string, string>())].filter(([, modelNode]) =>
+      this.runners.has(modelNode),
+    );
     const run: NodeRun = {
       prepared: p,
       slots: new Map(Object.keys(p.descriptor.inputs).map((k) => [k, new FrameSlot()])),
@@ -346,6 +359,7 @@ export class AppRuntime {
       endpoint: undefined,
       child: undefined,
       greeted: false,
+      ring,
     };
     this.nodes.set(p.node, run);
     const host = this.host(run);
@@ -353,7 +367,17 @@ export class AppRuntime {
       switch (e.type) {
         case 'started':
           run.child = e.child;
-          run.endpoint = new AppEndpoint(e.child, host);
+          // Each start makes new socket pairs: hand this process's ends to the runners (the agent keeps no copy).
+          for (const [port, modelNode] of modelPorts) {
+            const socket = e.child.stdio[launch.modelFds[port]!] as Socket | null | undefined;
+            const runner = this.runners.get(modelNode);
+            if (socket == null || runner === undefined) continue;
+            // Before the app can have said hello; if it fails, the app's model calls fail MODEL_UNAVAILABLE.
+            runner.attach(`${app.instanceId}/${p.node}`, socket).catch((err: unknown) => {
+              this.deps.log.line('warn', `[${p.node}] no direct channel to ${modelNode}: ${(err as Error).message}`);
+            });
+          }
+          run.endpoint = new AppEndpoint(e.child, host, { ...(ring === undefined ? {} : { ring }), modelFds: launch.modelFds });
           this.deps.log.follow(e.child.stdout, p.node, 'info');
           this.deps.log.follow(e.child.stderr, p.node, 'warn');
           e.child.once('exit', () => run.endpoint?.close());
@@ -377,6 +401,8 @@ export class AppRuntime {
       storageDir: p.storageDir,
       memoryMiB: p.descriptor.resources.memoryMiB,
       instance: app.instanceId,
+      ...(ring === undefined ? {} : { ringFd: ring.fd }),
+      modelChannels: modelPorts.map(([port]) => port),
     });
     run.supervisor = this.deps.launcher.supervise(
       {
@@ -442,6 +468,7 @@ export class AppRuntime {
       for (const s of n.slots.values()) s.close();
     }
     await Promise.all([...this.nodes.values()].map((n) => n.supervisor?.stop(2000) ?? Promise.resolve()));
+    await Promise.all([...this.nodes.values()].map((n) => n.ring?.close() ?? Promise.resolve()));
     await Promise.all([...this.runners.values()].map((r) => r.close()));
   }
 }

@@ -70,6 +70,9 @@ const FPS_WINDOW_MS = 5000;
 /** Access units to wait for a keyframe before feeding the decoder anyway (cameras with intra refresh send none). */
 const KEYFRAME_WAIT = 300;
 
+/** Why a finished `next()` cancels its own timer. */
+const SETTLED = Symbol('settled');
+
 /**
  * A reader's view of an ingest: it holds at most one frame, the latest. A
  * frame that arrives before the reader took the previous one replaces it
@@ -121,7 +124,8 @@ export class FrameSubscription {
     try {
       return await Promise.race([frame, sleeper]);
     } finally {
-      stop.abort();
+      // A reason of our own: the default one is a DOMException with a stack trace, built on every frame.
+      stop.abort(SETTLED);
       options.signal?.removeEventListener('abort', onAbort);
       this.waiters = this.waiters.filter((w) => w !== waiter);
     }

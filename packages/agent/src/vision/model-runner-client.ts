@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VisionError, type VisionErrorCode } from './errors.js';
@@ -32,6 +33,8 @@ export interface ModelRunnerStats {
   /** Requests refused because the app already had one waiting (MODEL_BUSY). */
   drops: number;
   errors: number;
+  /** Direct channels closed because the app broke the framing (oversized or garbled messages). */
+  refused: number;
   /** Mean inference time inside the runner, ms. */
   meanMs: number;
   byApp: Record<string, { runs: number; drops: number }>;
@@ -71,7 +74,11 @@ export class ModelRunnerClient {
   private nextId = 1;
   private closed = false;
   private totalMs = 0;
-  private readonly counters: ModelRunnerStats = { runs: 0, drops: 0, errors: 0, meanMs: 0, byApp: {} };
+  private readonly counters: ModelRunnerStats = { runs: 0, drops: 0, errors: 0, refused: 0, meanMs: 0, byApp: {} };
+  /** attach() calls waiting for the runner to take their socket, by request id. */
+  private readonly attaching = new Map<number, () => void>();
+  /** Watchdog of the request running for a direct channel (the runner says when it starts and ends). */
+  private directTimer: NodeJS.Timeout | undefined;
   private readonly exitPromise: Promise<void>;
 
   private constructor(
@@ -158,7 +165,7 @@ export class ModelRunnerClient {
       const msg: RunnerRequest = {
         t: 'load',
         modelPath: this.pkg.modelPath,
-        input: { name: d.input.name, shape: d.input.shape },
+        input: { name: d.input.name, shape: d.input.shape, range: d.input.range },
         outputs: d.outputs,
         threads: this.options.threads ?? 1,
       };
@@ -199,6 +206,76 @@ export class ModelRunnerClient {
     });
   }
 
+  /**
+   * Hands one app its direct channel to this model: `socket` is the agent's
+   * end of a socket pair whose other end the app process holds (stdio; see
+   * appLaunchSpec's `modelChannels`). It goes to the runner process and is
+   * closed here, so the app's tensors and outputs never pass through the
+   * agent. The runner applies the same rules as {@link run}: sizes checked,
+   * one request per app at a time (MODEL_BUSY), turns in arrival order; a
+   * request that hangs kills the runner after `requestTimeoutMs`. Resolves
+   * once the runner reads the socket (the app must not write before: hand
+   * the socket over before the app can have said hello).
+   */
+  attach(app: string, socket: Socket): Promise<void> {
+    // Node starts reading a new socket at once: bytes it already took would be lost to the runner
+    // and break the framing, so such a socket is refused (the app sees MODEL_UNAVAILABLE).
+    if (this.closed || !this.child.connected || socket.readableLength > 0) {
+      socket.destroy();
+      return Promise.reject(
+        new VisionError('MODEL_UNAVAILABLE', `The model runner for ${this.pkg.descriptor.name} cannot take the channel.`),
+      );
+    }
+    socket.pause();
+    const id = this.nextId++;
+    const msg: RunnerRequest = { t: 'attach', id, app };
+    return new Promise((resolve, reject) => {
+      this.attaching.set(id, resolve);
+      this.child.send(msg, socket, (error) => {
+        if (error === null) return;
+        this.attaching.delete(id);
+        socket.destroy();
+        reject(new VisionError('MODEL_UNAVAILABLE', 'Could not hand the channel to the model runner.'));
+      });
+    });
+  }
+
+  private direct(m: Extract<RunnerReply, { t: 'direct' }>): void {
+    const per = (this.counters.byApp[m.app] ??= { runs: 0, drops: 0 });
+    switch (m.event) {
+      case 'attached':
+        this.attaching.get(m.id ?? -1)?.();
+        this.attaching.delete(m.id ?? -1);
+        break;
+      case 'run': {
+        clearTimeout(this.directTimer);
+        const timeoutMs = this.options.requestTimeoutMs ?? 30_000;
+        this.directTimer = setTimeout(() => {
+          this.fail('MODEL_TIMEOUT', `The model ${this.pkg.descriptor.name} did not answer within ${timeoutMs} ms.`);
+          this.child.kill('SIGKILL');
+        }, timeoutMs);
+        break;
+      }
+      case 'done':
+        clearTimeout(this.directTimer);
+        if (m.ok === true) {
+          this.counters.runs++;
+          per.runs++;
+          this.totalMs += m.ms ?? 0;
+          this.counters.meanMs = this.totalMs / this.counters.runs;
+        } else this.counters.errors++;
+        break;
+      case 'drop':
+        this.counters.drops++;
+        per.drops++;
+        break;
+      case 'refused':
+        this.counters.refused++;
+        this.options.onOutput?.(`refused the model channel of ${m.app}: ${(m.detail ?? '').slice(0, 200)}`);
+        break;
+    }
+  }
+
   private pump(): void {
     if (this.inflight !== undefined || this.closed) return;
     const next = this.queue.shift();
@@ -218,6 +295,7 @@ export class ModelRunnerClient {
 
   private receive(m: RunnerReply): void {
     if (m.t === 'ready' || (m.t === 'error' && m.id === undefined)) return; // load replies: see load()
+    if (m.t === 'direct') return this.direct(m);
     const req = this.inflight;
     if (req === undefined || req.id !== m.id) return;
     clearTimeout(this.inflightTimer);
@@ -240,6 +318,7 @@ export class ModelRunnerClient {
 
   private fail(code: VisionErrorCode, message: string): void {
     clearTimeout(this.inflightTimer);
+    clearTimeout(this.directTimer);
     this.closed = true;
     const all = [...(this.inflight === undefined ? [] : [this.inflight]), ...this.queue.splice(0)];
     this.inflight = undefined;

@@ -4,6 +4,16 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { connect, createServer, type Socket } from 'node:net';
+import {
+  WIRE_HEADER_BYTES,
+  WIRE_MAGIC,
+  WIRE_STATUS_OK,
+  WireReader,
+  decodeOutputs,
+  encodeRequest,
+  type WireHeader,
+} from '@sightline/sdk/wire';
 import { VisionError } from './errors.js';
 import { loadModelPackage, MODEL_DESCRIPTOR_FILE } from './model-package.js';
 import { ModelRunnerClient } from './model-runner-client.js';
@@ -26,6 +36,14 @@ after(async () => {
   await runner.close();
   rmSync(tmp, { recursive: true, force: true });
 });
+
+async function waitUntil(check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 
 /** A copy of the model package with its descriptor changed by `edit`. */
 function variant(name: string, edit: (d: Record<string, unknown>) => void, copyModel = true): string {
@@ -130,4 +148,120 @@ test('a runner that dies fails what waits with MODEL_UNAVAILABLE and reports its
   await assert.rejects(r.run('app-e', new Float32Array(INPUT)), { code: 'MODEL_UNAVAILABLE' });
   await r.close();
   assert.equal(exited, true);
+});
+
+/** A connected socket pair: the agent's end (handed to the runner) and the app's end (raw bytes in this test). */
+async function socketPair(name: string): Promise<{ agentEnd: Socket; appEnd: Socket }> {
+  const path = join(tmp, `${name}.sock`);
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(path, r));
+  const accepted = new Promise<Socket>((r) => server.once('connection', r));
+  const appEnd = connect(path);
+  const agentEnd = await accepted;
+  server.close();
+  return { agentEnd, appEnd };
+}
+
+/** Reads wire replies from the app's end. */
+function replies(socket: Socket): { next(): Promise<{ h: WireHeader; body: Uint8Array }>; closed: Promise<void> } {
+  const queue: Array<{ h: WireHeader; body: Uint8Array }> = [];
+  const waiters: Array<(m: { h: WireHeader; body: Uint8Array }) => void> = [];
+  const reader = new WireReader(
+    1 << 24,
+    (h, body) => {
+      const w = waiters.shift();
+      if (w !== undefined) w({ h, body });
+      else queue.push({ h, body });
+    },
+    () => socket.destroy(),
+  );
+  socket.on('data', (c: Buffer) => reader.push(c));
+  const closed = new Promise<void>((r) => socket.once('close', () => r()));
+  return {
+    next: () => (queue.length > 0 ? Promise.resolve(queue.shift()!) : new Promise((r) => waiters.push(r))),
+    closed,
+  };
+}
+
+function errorOf(body: Uint8Array): { code: string; message: string } {
+  return JSON.parse(Buffer.from(body).toString('utf8')) as { code: string; message: string };
+}
+
+test('direct channel: uint8 pixels are mapped to the model range and answered like the float tensor', async () => {
+  const { agentEnd, appEnd } = await socketPair('direct-ok');
+  await runner.attach('app-f', agentEnd);
+  const r = replies(appEnd);
+  const pixels = new Uint8Array(INPUT);
+  for (let i = 0; i < INPUT; i++) pixels[i] = (i * 7) % 256;
+  for (const part of encodeRequest(41, pixels)) appEnd.write(part);
+  const { h, body } = await r.next();
+  assert.equal(h.id, 41);
+  assert.equal(h.kind, WIRE_STATUS_OK);
+  const [scores16, scores8, boxes16, boxes8] = decodeOutputs(body, h.count);
+  assert.deepEqual([scores16!.length, scores8!.length, boxes16!.length, boxes8!.length], [512, 384, 512 * 16, 384 * 16]);
+  // The same image as floats over IPC (range [-1, 1]) gives the same outputs.
+  const floats = Float32Array.from(pixels, (p) => -1 + (2 * p) / 255);
+  const ref = await runner.run('app-f-ref', floats);
+  assert.ok(Math.max(...[...scores16!].map((v, i) => Math.abs(v - ref['Identity:0']![i]!))) < 1e-4);
+  // Float tensors are taken on the channel too.
+  for (const part of encodeRequest(42, floats)) appEnd.write(part);
+  const again = await r.next();
+  assert.equal(again.h.kind, WIRE_STATUS_OK);
+  assert.equal(decodeOutputs(again.body, again.h.count)[0]![7], scores16![7]);
+  await waitUntil(() => runner.stats().byApp['app-f']?.runs === 2);
+  appEnd.destroy();
+});
+
+test('direct channel: back-to-back requests are served or dropped (MODEL_BUSY), never queued twice; a wrong size is MODEL_INPUT_INVALID', async () => {
+  const { agentEnd, appEnd } = await socketPair('direct-busy');
+  await runner.attach('app-g', agentEnd);
+  const r = replies(appEnd);
+  const pixels = new Uint8Array(INPUT);
+  appEnd.cork();
+  for (const part of [...encodeRequest(1, pixels), ...encodeRequest(2, pixels)]) appEnd.write(part);
+  appEnd.uncork();
+  const got = [await r.next(), await r.next()].sort((a, b) => a.h.id - b.h.id);
+  assert.equal(got[0]!.h.kind, WIRE_STATUS_OK);
+  // onnxruntime blocks the runner while it computes, so the second request is usually read only after
+  // the first was answered (then it is served); when it was read while the first waited, it is dropped.
+  const second = got[1]!.h.kind === WIRE_STATUS_OK ? 'served' : errorOf(got[1]!.body).code;
+  assert.ok(second === 'served' || second === 'MODEL_BUSY', second);
+  for (const part of encodeRequest(3, new Uint8Array(10))) appEnd.write(part);
+  const bad = await r.next();
+  assert.equal(bad.h.id, 3);
+  assert.equal(errorOf(bad.body).code, 'MODEL_INPUT_INVALID');
+  // The channel is still open and serves the next good request.
+  for (const part of encodeRequest(4, pixels)) appEnd.write(part);
+  assert.equal((await r.next()).h.kind, WIRE_STATUS_OK);
+  await waitUntil(() => runner.stats().byApp['app-g']?.drops === (second === 'served' ? 0 : 1));
+  appEnd.destroy();
+});
+
+test('direct channel: a hostile app (oversized or garbled framing) is refused with a code and cut off; the runner stays up', async () => {
+  const before = runner.stats().refused;
+  // A header that announces 2 GiB: refused before anything is allocated.
+  const big = await socketPair('hostile-big');
+  await runner.attach('app-h', big.agentEnd);
+  const r1 = replies(big.appEnd);
+  const head = Buffer.alloc(WIRE_HEADER_BYTES);
+  head.writeUInt32LE(WIRE_MAGIC, 0);
+  head.writeUInt32LE(1, 4);
+  head.writeUInt8(1, 8);
+  head.writeUInt32LE(0x80000000, 12);
+  big.appEnd.write(head);
+  const refusal = await r1.next();
+  assert.equal(errorOf(refusal.body).code, 'PROTOCOL_ERROR');
+  assert.match(errorOf(refusal.body).message, /over the .*cap/);
+  await r1.closed;
+  // Garbage bytes (no magic).
+  const junk = await socketPair('hostile-junk');
+  await runner.attach('app-i', junk.agentEnd);
+  const r2 = replies(junk.appEnd);
+  junk.appEnd.write(Buffer.from('GET / HTTP/1.1\r\nHost: runner\r\n\r\n'));
+  assert.equal(errorOf((await r2.next()).body).code, 'PROTOCOL_ERROR');
+  await r2.closed;
+  await waitUntil(() => runner.stats().refused === before + 2);
+  // The runner still answers everyone else.
+  const out = await runner.run('app-j', new Float32Array(INPUT));
+  assert.equal(out['Identity:0']!.length, 512);
 });

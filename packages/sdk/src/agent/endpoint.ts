@@ -1,4 +1,5 @@
 import { isSightlineError } from '@sightline/core';
+import { SdkError } from '../errors.js';
 import type { FrameData } from '../frame.js';
 import {
   LIMITS,
@@ -9,6 +10,8 @@ import {
   type LogFields,
   type LogLevel,
 } from '../channel/messages.js';
+import type { FrameRing } from './frame-ring.js';
+import { RING_FD } from './launch.js';
 
 /**
  * What the agent implements for one running app instance; {@link AppEndpoint}
@@ -81,6 +84,20 @@ export interface EndpointStats {
 }
 
 /**
+ * The bulk-data paths of one app process (see `Transport`): its frame ring
+ * and the descriptors of its model sockets (`LaunchSpec.modelFds`).
+ *
+ * @example
+ * ```ts
+ * new AppEndpoint(child, host, { ring, modelFds: launch.modelFds });
+ * ```
+ */
+export interface EndpointTransport {
+  readonly ring?: FrameRing;
+  readonly modelFds?: Readonly<Record<string, number>>;
+}
+
+/**
  * The agent's side of the app channel: validates each message the app sends
  * (untrusted input: schema with size caps, at most 16 requests in flight),
  * calls the {@link AppHost}, and replies.
@@ -98,6 +115,8 @@ export class AppEndpoint {
   readonly stats: EndpointStats = { requests: 0, framesIn: 0, framesOut: 0, modelRuns: 0, protocolErrors: 0 };
   private inFlight = 0;
   private greeted = false;
+  /** The app speaks version 2: frames through the ring. */
+  private v2 = false;
   private readonly stopper = new AbortController();
   private readonly onMessage = (m: unknown): void => void this.handle(m);
   private readonly onDisconnect = (): void => this.close();
@@ -105,6 +124,7 @@ export class AppEndpoint {
   constructor(
     private readonly child: AppProcess,
     private readonly host: AppHost,
+    private readonly transport: EndpointTransport = {},
   ) {
     child.on('message', this.onMessage);
     child.on('disconnect', this.onDisconnect);
@@ -182,13 +202,30 @@ export class AppEndpoint {
       case 'hello': {
         const init = await this.host.init(m.descriptor);
         this.greeted = true;
-        return init;
+        this.v2 = m.v >= 2;
+        const { ring, modelFds } = this.transport;
+        if (!this.v2 || (ring === undefined && modelFds === undefined)) return init;
+        const models = Object.fromEntries(Object.entries(modelFds ?? {}).filter(([port]) => Object.hasOwn(init.models, port)));
+        return { ...init, transport: { ...(ring === undefined ? {} : { ring: ring.layout(RING_FD) }), models } };
       }
       case 'input.get': {
         const f = await this.host.getFrame(m.input, m.timeoutMs, this.stopper.signal);
         if (f === null) return null;
         this.stats.framesIn++;
+        const ring = this.transport.ring;
+        if (this.v2 && ring !== undefined && ring.fits(f.width, f.height)) {
+          ring.write(m.input, f);
+          return { ring: true, width: f.width, height: f.height, timestamp: f.timestamp, camera: f.camera };
+        }
         return { width: f.width, height: f.height, data: f.data, timestamp: f.timestamp, camera: f.camera };
+      }
+      case 'output.ring': {
+        const ring = this.transport.ring;
+        if (ring === undefined) throw new SdkError('PROTOCOL_ERROR', 'This app has no frame ring.');
+        const data = ring.read(m.output, m.frame.width, m.frame.height);
+        this.stats.framesOut++;
+        await this.host.putFrame(m.output, { ...m.frame, data });
+        return null;
       }
       case 'model.run':
         this.stats.modelRuns++;

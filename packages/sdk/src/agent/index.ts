@@ -8,10 +8,11 @@
  * import { AppEndpoint, FrameSlot, appLaunchSpec } from '@sightline/sdk/agent';
  * ```
  */
-export { AppEndpoint, type AppHost, type AppProcess, type EndpointStats } from './endpoint.js';
+export { AppEndpoint, type AppHost, type AppProcess, type EndpointStats, type EndpointTransport } from './endpoint.js';
+export { FrameRing, DEFAULT_RING_SLOT_BYTES, type FrameRingOptions } from './frame-ring.js';
 export { FrameSlot } from './frame-slot.js';
 export { startLocalApp, type LocalApp, type LocalAppOptions, type LocalModel } from './local-app.js';
-export { appLaunchSpec, type AppLaunchOptions, type LaunchSpec } from './launch.js';
+export { appLaunchSpec, RING_FD, MODEL_FD_BASE, type AppLaunchOptions, type LaunchSpec } from './launch.js';
 export {
   appMessageSchema,
   wireFrameSchema,

@@ -23,7 +23,30 @@ export interface AppLaunchOptions {
   readonly instance: string;
   /** Node binary; default the agent's own (`process.execPath`). */
   readonly node?: string;
+  /** The agent's descriptor of the app's frame ring (FrameRing.fd); the app gets it as {@link RING_FD}. */
+  readonly ringFd?: number;
+  /** Model ports that get a direct socket to their runner, as descriptors {@link MODEL_FD_BASE}, +1, ... in this order. */
+  readonly modelChannels?: readonly string[];
 }
+
+/**
+ * The descriptor number of the frame ring in the app.
+ *
+ * @example
+ * ```ts
+ * ring.layout(RING_FD);
+ * ```
+ */
+export const RING_FD = 4;
+/**
+ * The descriptor number of the first model socket in the app.
+ *
+ * @example
+ * ```ts
+ * const socket = child.stdio[MODEL_FD_BASE]; // the agent's end, handed to the runner
+ * ```
+ */
+export const MODEL_FD_BASE = 5;
 
 /**
  * A ready-to-spawn command line.
@@ -38,6 +61,8 @@ export interface LaunchSpec {
   readonly command: string;
   readonly args: readonly string[];
   readonly options: SpawnOptions & { serialization: 'advanced' };
+  /** Per model port, the descriptor of its socket in the app (and the index of the agent's end in `child.stdio`). */
+  readonly modelFds: Readonly<Record<string, number>>;
 }
 
 function inside(dir: string, path: string): boolean {
@@ -51,7 +76,11 @@ function inside(dir: string, path: string): boolean {
  * storage; no child processes, workers, WASI or native addons: those flags
  * are never passed), the heap capped, a clean environment (no NODE_OPTIONS:
  * it could add `--allow-addons`), and an IPC channel with the V8 serializer
- * for frames. cgroup quotas and bubblewrap wrap this from outside.
+ * for control messages; frames through the ring (`ringFd`, descriptor 4) and
+ * tensors through one socket per model (`modelChannels`, descriptors 5...)
+ * when given. Descriptors need no file-system permission: the app cannot
+ * open anything new through them. cgroup quotas and bubblewrap wrap this
+ * from outside.
  *
  * @example
  * ```ts
@@ -90,14 +119,24 @@ export function appLaunchSpec(o: AppLaunchOptions): LaunchSpec {
     '--disable-warning=ExperimentalWarning',
     entry,
   ];
+  const modelFds: Record<string, number> = {};
+  const stdio: Array<'ignore' | 'pipe' | 'ipc' | number> = ['ignore', 'pipe', 'pipe', 'ipc'];
+  const channels = o.modelChannels ?? [];
+  if (o.ringFd !== undefined || channels.length > 0) stdio.push(o.ringFd ?? 'ignore');
+  // Socket pairs (Node makes one per 'pipe' beyond stdio 2): the agent hands its ends to the model runners.
+  channels.forEach((port, i) => {
+    modelFds[port] = MODEL_FD_BASE + i;
+    stdio.push('pipe');
+  });
   return {
     command: o.node ?? process.execPath,
     args,
     options: {
       cwd: appDir,
       env: { NODE_ENV: 'production', SIGHTLINE_APP_INSTANCE: o.instance, SIGHTLINE_STORAGE_DIR: storageDir, TZ: 'UTC' },
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      stdio,
       serialization: 'advanced',
     },
+    modelFds,
   };
 }

@@ -1,9 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
 import type { InitInfo, LogFields, LogLevel, ModelSpec } from '../channel/messages.js';
 import type { AppDescriptor } from '../descriptor.js';
 import { SdkError } from '../errors.js';
 import type { FrameData } from '../frame.js';
 import { AppEndpoint, type AppHost } from './endpoint.js';
+import type { FrameRing } from './frame-ring.js';
 import { FrameSlot } from './frame-slot.js';
 import { appLaunchSpec } from './launch.js';
 
@@ -18,6 +20,11 @@ import { appLaunchSpec } from './launch.js';
 export interface LocalModel {
   readonly spec: ModelSpec;
   run(input: Float32Array): Promise<Readonly<Record<string, Float32Array>>>;
+  /**
+   * Takes the agent's end of a direct socket to the app (ModelRunnerClient.attach): with it, the app's
+   * tensors go straight to the runner, as uint8 pixels where the app sends them.
+   */
+  attach?(socket: Socket): void | Promise<void>;
 }
 
 /**
@@ -39,6 +46,8 @@ export interface LocalAppOptions {
   readonly models?: Readonly<Record<string, LocalModel>>;
   /** Called for each frame the app puts out (the default keeps them in `outputs`). */
   readonly onFrame?: (output: string, frame: FrameData) => void;
+  /** A frame ring for the app's inputs and outputs (FrameRing.create); closed when the app exits. Absent: frames over IPC. */
+  readonly ring?: FrameRing;
 }
 
 /**
@@ -91,14 +100,19 @@ export interface LocalApp {
  */
 export function startLocalApp(o: LocalAppOptions): LocalApp {
   const instance = o.instance ?? 'local';
-  const { command, args, options } = appLaunchSpec({
+  const direct = Object.entries(o.models ?? {}).filter(([, m]) => m.attach !== undefined);
+  const { command, args, options, modelFds } = appLaunchSpec({
     entry: o.entry,
     appDir: o.appDir,
     storageDir: o.storageDir,
     memoryMiB: o.descriptor.resources.memoryMiB,
     instance,
+    ...(o.ring === undefined ? {} : { ringFd: o.ring.fd }),
+    modelChannels: direct.map(([name]) => name),
   });
   const child = spawn(command, [...args], options);
+  // Handed over before the app can have said hello; a failed hand-over shows as MODEL_UNAVAILABLE in the app.
+  for (const [name, m] of direct) void Promise.resolve(m.attach!(child.stdio[modelFds[name]!] as Socket)).catch(() => undefined);
   const slots = new Map<string, FrameSlot>();
   for (const name of Object.keys(o.descriptor.inputs)) slots.set(name, new FrameSlot());
   const outputs = new Map<string, FrameData[]>();
@@ -151,10 +165,11 @@ export function startLocalApp(o: LocalAppOptions): LocalApp {
       exit = error === undefined ? { ok } : { ok, error };
     },
   };
-  const endpoint = new AppEndpoint(child, host);
+  const endpoint = new AppEndpoint(child, host, { ...(o.ring === undefined ? {} : { ring: o.ring }), modelFds });
   child.once('exit', () => {
     endpoint.close();
     for (const s of slots.values()) s.close();
+    void o.ring?.close();
   });
   return {
     child,

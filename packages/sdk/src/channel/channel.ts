@@ -19,8 +19,13 @@ export interface AppChannel {
   hello(descriptor: { name: string; version: string }): Promise<InitInfo>;
   /** The next frame of `input` newer than the last one returned, or null after `timeoutMs` or when stopping. */
   getFrame(input: string, timeoutMs: number): Promise<FrameData | null>;
-  /** Runs model `model` on `input`; rejects with `MODEL_BUSY` when the model runner dropped the request. */
-  runModel(model: string, input: Float32Array): Promise<Readonly<Record<string, Float32Array>>>;
+  /**
+   * Runs model `model` on `input`; rejects with `MODEL_BUSY` when the model runner dropped the request.
+   * A Uint8Array (pixels, see `toTensorBytes`) only where {@link AppChannel.acceptsPixels} says so.
+   */
+  runModel(model: string, input: Float32Array | Uint8Array): Promise<Readonly<Record<string, Float32Array>>>;
+  /** Whether `runModel(model, ...)` takes uint8 pixels (the runner maps them to the model's range); absent: no. */
+  acceptsPixels?(model: string): boolean;
   /** Hands a finished frame to output `output`; resolves when the agent took it. */
   putFrame(output: string, frame: WireFrame): Promise<void>;
   storageGet(key: string): Promise<string | null>;

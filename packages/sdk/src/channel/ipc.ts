@@ -1,3 +1,5 @@
+import { readSync, writeSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { SdkError, isSdkErrorCode } from '../errors.js';
 import type { FrameData } from '../frame.js';
 import type { AppChannel } from './channel.js';
@@ -9,8 +11,10 @@ import {
   type LogFields,
   type LogLevel,
   type ReplyValues,
+  type Transport,
   type WireFrame,
 } from './messages.js';
+import { WIRE_MAX_REPLY_BYTES, WIRE_STATUS_OK, WireReader, decodeOutputs, encodeRequest } from './model-wire.js';
 
 /**
  * The part of `process` (a child started with an IPC channel) that
@@ -37,6 +41,15 @@ interface Pending {
   resolve(value: unknown): void;
   reject(error: unknown): void;
 }
+
+/** A plain Uint8Array (not a Buffer: its slice() copies) without the zero fill; every byte is then read into. */
+export function uninitialised(n: number): Uint8Array {
+  const b = Buffer.allocUnsafeSlow(n);
+  return new Uint8Array(b.buffer, b.byteOffset, n);
+}
+
+/** How long metric increments gather before they go to the agent. */
+const METRIC_FLUSH_MS = 250;
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null;
@@ -66,6 +79,14 @@ export class IpcAppChannel implements AppChannel {
   private closed = false;
   private readonly onMessage = (m: unknown): void => this.receive(m);
   private readonly onDisconnect = (): void => this.shutdown(new SdkError('CHANNEL_CLOSED', 'The agent closed the channel.'));
+  private ring: NonNullable<Transport['ring']> | undefined;
+  private readonly modelSockets = new Map<string, ModelSocket>();
+  private readonly modelRanges = new Map<string, readonly [number, number]>();
+  /** Metric increments not yet sent: sent together every {@link METRIC_FLUSH_MS} (not one IPC message per count). */
+  private readonly metricBatch = new Map<string, number>();
+  private metricTimer: NodeJS.Timeout | undefined;
+  /** Per output: the previous put, so a slot is not overwritten while the agent reads it. */
+  private readonly putting = new Map<string, Promise<void>>();
 
   constructor(private readonly port: IpcPort = process) {
     if (typeof port.send !== 'function') {
@@ -82,21 +103,72 @@ export class IpcAppChannel implements AppChannel {
     return this.stopper.signal;
   }
 
-  hello(descriptor: { name: string; version: string }): Promise<InitInfo> {
-    return this.call('hello', { v: PROTOCOL_VERSION, descriptor });
+  async hello(descriptor: { name: string; version: string }): Promise<InitInfo> {
+    const init = await this.call('hello', { v: PROTOCOL_VERSION, descriptor });
+    for (const [name, spec] of Object.entries(init.models ?? {})) this.modelRanges.set(name, spec.input?.range ?? [0, 1]);
+    const t = init.transport;
+    if (t?.ring !== undefined && Number.isInteger(t.ring.fd) && t.ring.fd > 2) this.ring = t.ring;
+    for (const [name, fd] of Object.entries(t?.models ?? {})) {
+      const spec = init.models[name];
+      if (spec === undefined || !Number.isInteger(fd) || fd <= 2) continue;
+      this.modelSockets.set(name, new ModelSocket(fd, spec.outputs));
+    }
+    return init;
   }
 
-  getFrame(input: string, timeoutMs: number): Promise<FrameData | null> {
-    if (this.stopper.signal.aborted) return Promise.resolve(null);
-    return this.call('input.get', { input, timeoutMs });
+  async getFrame(input: string, timeoutMs: number): Promise<FrameData | null> {
+    if (this.stopper.signal.aborted) return null;
+    const f = await this.call('input.get', { input, timeoutMs });
+    if (f === null || !('ring' in f)) return f;
+    const off = this.ring?.inputs[input];
+    if (this.ring === undefined || off === undefined) throw new SdkError('PROTOCOL_ERROR', 'The agent sent a ring frame without a ring.');
+    const data = uninitialised(f.width * f.height * 3);
+    let done = 0;
+    while (done < data.length) {
+      const n = readSync(this.ring.fd, data, done, data.length - done, off + done);
+      if (n === 0) throw new SdkError('PROTOCOL_ERROR', 'The ring slot is shorter than the frame.');
+      done += n;
+    }
+    return { width: f.width, height: f.height, data, timestamp: f.timestamp, camera: f.camera };
   }
 
-  runModel(model: string, input: Float32Array): Promise<Readonly<Record<string, Float32Array>>> {
-    return this.call('model.run', { model, input });
+  acceptsPixels(model: string): boolean {
+    return this.modelSockets.has(model);
+  }
+
+  runModel(model: string, input: Float32Array | Uint8Array): Promise<Readonly<Record<string, Float32Array>>> {
+    const direct = this.modelSockets.get(model);
+    if (direct !== undefined) return direct.run(input);
+    if (input instanceof Float32Array) return this.call('model.run', { model, input });
+    // Version 1 agents take float tensors only: map the pixels to the model's range here.
+    const [lo, hi] = this.modelRanges.get(model) ?? [0, 1];
+    const k = (hi - lo) / 255;
+    const floats = new Float32Array(input.length);
+    for (let i = 0; i < input.length; i++) floats[i] = input[i]! * k + lo;
+    return this.call('model.run', { model, input: floats });
   }
 
   async putFrame(output: string, frame: WireFrame): Promise<void> {
-    await this.call('output.put', { output, frame });
+    const off = this.ring?.outputs[output];
+    if (this.ring === undefined || off === undefined || frame.data.byteLength > this.ring.slotBytes) {
+      await this.call('output.put', { output, frame });
+      return;
+    }
+    const ring = this.ring;
+    const previous = this.putting.get(output) ?? Promise.resolve();
+    const next = previous
+      .catch(() => undefined)
+      .then(async () => {
+        let done = 0;
+        const n = frame.data.byteLength;
+        while (done < n) done += writeSync(ring.fd, frame.data, done, n - done, off + done);
+        await this.call('output.ring', {
+          output,
+          frame: { width: frame.width, height: frame.height, timestamp: frame.timestamp, camera: frame.camera },
+        });
+      });
+    this.putting.set(output, next);
+    await next;
   }
 
   storageGet(key: string): Promise<string | null> {
@@ -116,16 +188,32 @@ export class IpcAppChannel implements AppChannel {
   }
 
   metric(name: string, n: number): void {
-    this.notify({ t: 'metric', name, n });
+    if (this.closed) return;
+    const sum = (this.metricBatch.get(name) ?? 0) + n;
+    this.metricBatch.set(name, sum);
+    if (Math.abs(sum) > 1e11) this.flushMetrics();
+    else if (this.metricTimer === undefined) {
+      this.metricTimer = setTimeout(() => this.flushMetrics(), METRIC_FLUSH_MS);
+      this.metricTimer.unref();
+    }
+  }
+
+  private flushMetrics(): void {
+    clearTimeout(this.metricTimer);
+    this.metricTimer = undefined;
+    for (const [name, n] of this.metricBatch) this.notify({ t: 'metric', name, n });
+    this.metricBatch.clear();
   }
 
   async exit(ok: boolean, error?: { code: string; message: string }): Promise<void> {
     if (this.closed) return;
+    this.flushMetrics();
     await this.call('exit', error === undefined ? { ok } : { ok, error });
   }
 
   close(): void {
     if (this.closed) return;
+    this.flushMetrics();
     this.shutdown(new SdkError('CHANNEL_CLOSED', 'The channel was closed.'));
     // Disconnecting inside a 'message' callback trips a Node 20 bug; do it on a clean stack.
     setImmediate(() => {
@@ -174,10 +262,91 @@ export class IpcAppChannel implements AppChannel {
   private shutdown(reason: SdkError): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.metricTimer);
     this.port.off('message', this.onMessage);
     this.port.off('disconnect', this.onDisconnect);
     if (!this.stopper.signal.aborted) this.stopper.abort(reason);
     for (const p of this.pending.values()) p.reject(reason);
     this.pending.clear();
+    for (const m of this.modelSockets.values()) m.close(reason);
+  }
+}
+
+/**
+ * The app's end of its direct socket to a model runner (see model-wire.ts):
+ * one request at a time is what the runner serves; more are answered
+ * MODEL_BUSY by the runner itself.
+ */
+class ModelSocket {
+  private readonly socket: Socket;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private failure: SdkError | undefined;
+
+  constructor(
+    fd: number,
+    private readonly outputs: readonly string[],
+  ) {
+    this.socket = new Socket({ fd, readable: true, writable: true });
+    // The socket must not keep the app alive on its own: the IPC channel decides when the app ends.
+    this.socket.unref();
+    const reader = new WireReader(
+      WIRE_MAX_REPLY_BYTES,
+      (h, body) => {
+        const p = this.pending.get(h.id);
+        if (p === undefined) return;
+        this.pending.delete(h.id);
+        if (h.kind === WIRE_STATUS_OK) {
+          try {
+            const list = decodeOutputs(body, h.count);
+            const out: Record<string, Float32Array> = {};
+            this.outputs.forEach((name, i) => {
+              if (list[i] !== undefined) out[name] = list[i];
+            });
+            p.resolve(out);
+          } catch {
+            p.reject(new SdkError('MODEL_FAILED', 'The model runner sent a malformed reply.'));
+          }
+          return;
+        }
+        let e: { code?: unknown; message?: unknown } = {};
+        try {
+          e = JSON.parse(Buffer.from(body).toString('utf8')) as typeof e;
+        } catch {
+          // keep the defaults
+        }
+        const code = typeof e.code === 'string' && isSdkErrorCode(e.code) ? e.code : 'MODEL_FAILED';
+        p.reject(new SdkError(code, typeof e.message === 'string' ? e.message : 'The model runner refused the request.'));
+      },
+      () => this.close(new SdkError('MODEL_UNAVAILABLE', 'The model runner broke the channel.')),
+    );
+    this.socket.on('data', (c: Buffer) => reader.push(c));
+    this.socket.on('error', () => this.close(new SdkError('MODEL_UNAVAILABLE', 'The channel to the model runner failed.')));
+    this.socket.on('close', () => this.close(new SdkError('MODEL_UNAVAILABLE', 'The channel to the model runner closed.')));
+  }
+
+  run(input: Float32Array | Uint8Array): Promise<Readonly<Record<string, Float32Array>>> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    if (this.nextId > 0xffffffff) this.nextId = 1;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.socket.ref();
+      const [head, body] = encodeRequest(id, input);
+      this.socket.cork();
+      this.socket.write(head);
+      this.socket.write(body);
+      this.socket.uncork();
+    }).finally(() => {
+      if (this.pending.size === 0) this.socket.unref();
+    }) as Promise<Readonly<Record<string, Float32Array>>>;
+  }
+
+  close(reason: SdkError): void {
+    if (this.failure !== undefined) return;
+    this.failure = reason;
+    for (const p of this.pending.values()) p.reject(reason);
+    this.pending.clear();
+    this.socket.destroy();
   }
 }

@@ -3,7 +3,8 @@ import { MAX_FRAME_HEIGHT, MAX_FRAME_WIDTH, type FrameData } from '../frame.js';
 import type { TensorSpec } from '../image/tensor.js';
 
 /**
- * The app ⇄ agent wire protocol, version 1. Messages travel over Node's IPC
+ * The app ⇄ agent wire protocol, version 2 (the agent still serves version
+ * 1 apps: frames and tensors over IPC). Messages travel over Node's IPC
  * channel with `serialization: 'advanced'` (the V8 serializer), so pixel and
  * tensor buffers cross as bytes, not JSON arrays.
  *
@@ -15,7 +16,7 @@ import type { TensorSpec } from '../image/tensor.js';
  * channel.hello({ name, version }); // sends { t: 'hello', v: PROTOCOL_VERSION, ... }
  * ```
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /**
  * Caps on what an app may send (STYLE.md: hard size caps on everything read from outside).
@@ -74,6 +75,51 @@ export interface ModelSpec {
 }
 
 /**
+ * The bulk-data paths the agent set up for a version-2 app, beside the IPC
+ * channel (which then carries only small control messages):
+ *
+ * - `ring`: a tmpfs file, already open as file descriptor `fd`, with one
+ *   slot of `slotBytes` per input and per output at the given byte offsets.
+ *   `input.get` replies `{ ring: true, width, height, ... }` once the
+ *   agent wrote the frame into the input's slot; the app writes a finished
+ *   frame into the output's slot and sends `output.ring`. One frame per
+ *   slot at a time: the next `get` (or `put`) starts after the previous one
+ *   was read.
+ * - `models`: per model port, the file descriptor of a socket whose other
+ *   end is the model runner itself (binary framing, `@sightline/sdk/wire`).
+ *
+ * @example
+ * ```ts
+ * const t: Transport = { ring: { fd: 4, slotBytes: 99532800, inputs: { video_in: 0 }, outputs: { video_out: 99532800 } }, models: { face: 5 } };
+ * ```
+ */
+export interface Transport {
+  readonly ring?: {
+    readonly fd: number;
+    readonly slotBytes: number;
+    readonly inputs: Readonly<Record<string, number>>;
+    readonly outputs: Readonly<Record<string, number>>;
+  };
+  readonly models?: Readonly<Record<string, number>>;
+}
+
+/**
+ * An `input.get` reply whose pixels wait in the input's ring slot.
+ *
+ * @example
+ * ```ts
+ * const r: RingFrame = { ring: true, width: 640, height: 480, timestamp: Date.now(), camera: 'door' };
+ * ```
+ */
+export interface RingFrame {
+  readonly ring: true;
+  readonly width: number;
+  readonly height: number;
+  readonly timestamp: number;
+  readonly camera: string;
+}
+
+/**
  * The agent's answer to `hello`.
  *
  * @example
@@ -88,6 +134,8 @@ export interface InitInfo {
   readonly parameters: Readonly<Record<string, unknown>>;
   /** Specs of the models the manifest bound to the app's model nodes. */
   readonly models: Readonly<Record<string, ModelSpec>>;
+  /** Version 2: where frames and tensors travel instead of IPC (absent: everything over IPC). */
+  readonly transport?: Transport;
 }
 
 /**
@@ -137,6 +185,7 @@ export type AppRequest =
   | { readonly t: 'input.get'; readonly id: number; readonly input: string; readonly timeoutMs: number }
   | { readonly t: 'model.run'; readonly id: number; readonly model: string; readonly input: Float32Array }
   | { readonly t: 'output.put'; readonly id: number; readonly output: string; readonly frame: WireFrame }
+  | { readonly t: 'output.ring'; readonly id: number; readonly output: string; readonly frame: Omit<RingFrame, 'ring'> }
   | { readonly t: 'storage.get'; readonly id: number; readonly key: string }
   | { readonly t: 'storage.set'; readonly id: number; readonly key: string; readonly value: string }
   | { readonly t: 'storage.delete'; readonly id: number; readonly key: string }
@@ -174,9 +223,10 @@ export type AppMessage = AppRequest | AppNotice;
  */
 export interface ReplyValues {
   hello: InitInfo;
-  'input.get': FrameData | null;
+  'input.get': FrameData | RingFrame | null;
   'model.run': Readonly<Record<string, Float32Array>>;
   'output.put': null;
+  'output.ring': null;
   'storage.get': string | null;
   'storage.set': null;
   'storage.delete': null;
@@ -248,6 +298,21 @@ export const appMessageSchema = z.discriminatedUnion('t', [
     })
     .strict(),
   z.object({ t: z.literal('output.put'), id, output: channelName, frame: wireFrameSchema }).strict(),
+  z
+    .object({
+      t: z.literal('output.ring'),
+      id,
+      output: channelName,
+      frame: z
+        .object({
+          width: z.number().int().min(1).max(MAX_FRAME_WIDTH),
+          height: z.number().int().min(1).max(MAX_FRAME_HEIGHT),
+          timestamp: z.number().finite(),
+          camera: z.string().max(128),
+        })
+        .strict(),
+    })
+    .strict(),
   z.object({ t: z.literal('storage.get'), id, key: z.string().regex(STORAGE_KEY) }).strict(),
   z
     .object({ t: z.literal('storage.set'), id, key: z.string().regex(STORAGE_KEY), value: z.string().max(LIMITS.storageValueChars) })

@@ -62,24 +62,63 @@ export function blurRegion(frame: FrameData, x1: number, y1: number, x2: number,
     const from = (r.top + y) * stride + r.left * 3;
     a.set(frame.data.subarray(from, from + w * 3), y * w * 3);
   }
+  // Source offsets of the samples entering and leaving the box at each position, edges clamped (one table per direction).
+  const rowEnter = new Int32Array(w);
+  const rowLeave = new Int32Array(w);
+  for (let i = 0; i < w; i++) {
+    rowEnter[i] = Math.min(w - 1, i + radius + 1) * 3;
+    rowLeave[i] = Math.max(0, i - radius) * 3;
+  }
+  const colEnter = new Int32Array(h);
+  const colLeave = new Int32Array(h);
+  for (let i = 0; i < h; i++) {
+    colEnter[i] = Math.min(h - 1, i + radius + 1) * w * 3;
+    colLeave[i] = Math.max(0, i - radius) * w * 3;
+  }
   for (let p = 0; p < passes; p++) {
-    // Rows: a -> b, then columns: b -> a.
-    for (let y = 0; y < h; y++) for (let c = 0; c < 3; c++) blurLine(a, b, y * w * 3 + c, 3, w, radius);
-    for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) blurLine(b, a, x * 3 + c, w * 3, h, radius);
+    // Rows: a -> b, then columns: b -> a; the three channels of a pixel together.
+    for (let y = 0; y < h; y++) boxLine(a, b, y * w * 3, 3, w, radius, rowEnter, rowLeave);
+    for (let x = 0; x < w; x++) boxLine(b, a, x * 3, w * 3, h, radius, colEnter, colLeave);
   }
   for (let y = 0; y < h; y++) frame.data.set(a.subarray(y * w * 3, (y + 1) * w * 3), (r.top + y) * stride + r.left * 3);
 }
 
-/** One box pass along a line of `n` samples `step` apart, edges clamped to the line's ends. */
-function blurLine(src: Uint8Array, dst: Uint8Array, start: number, step: number, n: number, radius: number): void {
+/**
+ * One box pass along a line of `n` RGB pixels `step` bytes apart from
+ * `start`, edges clamped to the line's ends; `enter[i]` / `leave[i]` are the
+ * offsets (from `start`) of the pixels that enter and leave the box after
+ * position `i`.
+ */
+function boxLine(
+  src: Uint8Array,
+  dst: Uint8Array,
+  start: number,
+  step: number,
+  n: number,
+  radius: number,
+  enter: Int32Array,
+  leave: Int32Array,
+): void {
   const last = n - 1;
   const inv = 1 / (2 * radius + 1);
-  let sum = 0;
-  for (let k = -radius; k <= radius; k++) sum += src[start + (k < 0 ? 0 : k > last ? last : k) * step]!;
-  for (let i = 0; i < n; i++) {
-    dst[start + i * step] = (sum * inv + 0.5) | 0;
-    const enter = i + radius + 1;
-    const leave = i - radius;
-    sum += src[start + (enter > last ? last : enter) * step]! - src[start + (leave < 0 ? 0 : leave) * step]!;
+  let r = 0;
+  let g = 0;
+  let b = 0;
+  for (let k = -radius; k <= radius; k++) {
+    const o = start + (k < 0 ? 0 : k > last ? last : k) * step;
+    r += src[o]!;
+    g += src[o + 1]!;
+    b += src[o + 2]!;
+  }
+  let o = start;
+  for (let i = 0; i < n; i++, o += step) {
+    dst[o] = (r * inv + 0.5) | 0;
+    dst[o + 1] = (g * inv + 0.5) | 0;
+    dst[o + 2] = (b * inv + 0.5) | 0;
+    const e = start + enter[i]!;
+    const l = start + leave[i]!;
+    r += src[e]! - src[l]!;
+    g += src[e + 1]! - src[l + 1]!;
+    b += src[e + 2]! - src[l + 2]!;
   }
 }

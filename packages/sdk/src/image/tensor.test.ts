@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Frame } from '../frame.js';
-import { mapBox, specSize, toTensor, type TensorSpec } from './tensor.js';
+import { mapBox, specSize, toTensor, toTensorBytes, type TensorSpec } from './tensor.js';
 
 const NHWC: TensorSpec = { shape: [1, 4, 4, 3], layout: 'NHWC', range: [-1, 1] };
 
@@ -48,4 +48,26 @@ test('bad specs and regions are refused with codes', () => {
   assert.throws(() => specSize({ shape: [1, 4, 4], layout: 'NHWC' }), { code: 'MODEL_INPUT_INVALID' });
   assert.throws(() => toTensor(f, NHWC, { region: { x: 10, y: 10, width: 5, height: 5 } }), { code: 'FRAME_INVALID' });
   assert.throws(() => toTensor(f, NHWC, { out: new Float32Array(3) }), { code: 'MODEL_INPUT_INVALID' });
+});
+
+test('toTensorBytes: the same pixels as toTensor before the range mapping, rounded to bytes; same transform', () => {
+  const f = Frame.blank(37, 23, { fill: [0, 0, 0] });
+  for (let i = 0; i < f.data.length; i++) f.data[i] = (i * 53) % 256;
+  for (const spec of [
+    { shape: [1, 16, 16, 3], layout: 'NHWC', range: [-1, 1] },
+    { shape: [1, 3, 12, 20], layout: 'NCHW', color: 'BGR' },
+  ] as const) {
+    const floats = toTensor(f, spec, { region: { x: 3, y: 2, width: 30, height: 19 }, padValue: 114 });
+    const bytes = toTensorBytes(f, spec, { region: { x: 3, y: 2, width: 30, height: 19 }, padValue: 114 });
+    assert.deepEqual(bytes.transform, floats.transform);
+    const [lo, hi] = spec.range ?? [0, 1];
+    let worst = 0;
+    for (let i = 0; i < floats.data.length; i++)
+      worst = Math.max(worst, Math.abs((floats.data[i]! - lo) * (255 / (hi - lo)) - bytes.data[i]!));
+    assert.ok(worst <= 0.5001, `off by ${worst}`);
+    assert.ok(bytes.data instanceof Uint8Array);
+  }
+  assert.throws(() => toTensorBytes(f, { shape: [1, 4, 4, 3], layout: 'NHWC' }, { out: new Uint8Array(5) }), {
+    code: 'MODEL_INPUT_INVALID',
+  });
 });

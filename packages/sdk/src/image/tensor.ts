@@ -127,15 +127,69 @@ export function specSize(spec: TensorSpec): { width: number; height: number } {
  */
 export function toTensor(frame: FrameData, spec: TensorSpec, options: ToTensorOptions = {}): ImageTensor {
   const { width: W, height: H } = specSize(spec);
+  const size = W * H * 3;
+  const data = options.out ?? new Float32Array(size);
+  if (data.length !== size) throw new SdkError('MODEL_INPUT_INVALID', `options.out must hold ${size} floats.`);
+  const [lo, hi] = spec.range ?? [0, 1];
+  const transform = resample(frame, spec, options, data, (hi - lo) / 255, lo);
+  return { data, width: W, height: H, transform };
+}
+
+/**
+ * Options of {@link toTensorBytes}: those of {@link toTensor}, with a byte buffer to reuse.
+ *
+ * @example
+ * ```ts
+ * toTensorBytes(frame, spec, { out: new Uint8Array(256 * 256 * 3) });
+ * ```
+ */
+export interface ToTensorBytesOptions extends Omit<ToTensorOptions, 'out'> {
+  readonly out?: Uint8Array;
+}
+
+/**
+ * {@link toTensor}, but the pixels stay bytes (0..255, rounded) in the
+ * spec's layout and channel order; the model runner maps them to the spec's
+ * `range` when the model runs. A quarter of the bytes of the float tensor to
+ * prepare and send, so it is what apps should pass to `ctx.models.X.run`.
+ *
+ * @example
+ * ```ts
+ * const { data, transform } = toTensorBytes(frame, ctx.models.face.input!);
+ * const outputs = await ctx.models.face.run(data); // Uint8Array
+ * ```
+ */
+export function toTensorBytes(
+  frame: FrameData,
+  spec: TensorSpec,
+  options: ToTensorBytesOptions = {},
+): Omit<ImageTensor, 'data'> & { readonly data: Uint8Array } {
+  const { width: W, height: H } = specSize(spec);
+  const size = W * H * 3;
+  const data = options.out ?? new Uint8Array(size);
+  if (data.length !== size) throw new SdkError('MODEL_INPUT_INVALID', `options.out must hold ${size} bytes.`);
+  // A clamped view rounds each stored value to the nearest byte.
+  const clamped = new Uint8ClampedArray(data.buffer, data.byteOffset, data.length);
+  const transform = resample(frame, spec, options, clamped, 1, 0);
+  return { data, width: W, height: H, transform };
+}
+
+/** Crop, bilinear resize, letterbox, `value * k + lo`, channel order and layout, into `data`. */
+function resample(
+  frame: FrameData,
+  spec: TensorSpec,
+  options: Omit<ToTensorOptions, 'out'>,
+  data: Float32Array | Uint8ClampedArray,
+  k: number,
+  lo: number,
+): Transform {
+  const { width: W, height: H } = specSize(spec);
   const region = options.region ?? { x: 0, y: 0, width: frame.width, height: frame.height };
   const rx = Math.max(0, Math.floor(region.x));
   const ry = Math.max(0, Math.floor(region.y));
   const rw = Math.min(frame.width - rx, Math.floor(region.width));
   const rh = Math.min(frame.height - ry, Math.floor(region.height));
   if (!(rw > 0 && rh > 0)) throw new SdkError('FRAME_INVALID', 'The region lies outside the frame.', { details: { ...region } });
-  const size = W * H * 3;
-  const data = options.out ?? new Float32Array(size);
-  if (data.length !== size) throw new SdkError('MODEL_INPUT_INVALID', `options.out must hold ${size} floats.`);
 
   let scaleX = W / rw;
   let scaleY = H / rh;
@@ -149,8 +203,6 @@ export function toTensor(frame: FrameData, spec: TensorSpec, options: ToTensorOp
   }
   const padX = Math.floor((W - cw) / 2);
   const padY = Math.floor((H - ch) / 2);
-  const [lo, hi] = spec.range ?? [0, 1];
-  const k = (hi - lo) / 255;
   const padOut = (options.padValue ?? 0) * k + lo;
   const bgr = spec.color === 'BGR';
   const nchw = spec.layout === 'NCHW';
@@ -213,7 +265,7 @@ export function toTensor(frame: FrameData, spec: TensorSpec, options: ToTensorOp
       }
     }
   }
-  return { data, width: W, height: H, transform: { sx: 1 / scaleX, sy: 1 / scaleY, tx: rx - padX / scaleX, ty: ry - padY / scaleY } };
+  return { sx: 1 / scaleX, sy: 1 / scaleY, tx: rx - padX / scaleX, ty: ry - padY / scaleY };
 }
 
 /**
