@@ -11,6 +11,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { connect, type ClientHttp2Session } from 'node:http2';
 import { Agent, request } from 'node:https';
 import { loadavg, tmpdir } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initDataDir, loadConfig } from '@sightline/server';
@@ -214,6 +215,8 @@ export async function benchDevices(
       process.execPath,
       [
         ...(process.env.BENCH_CPU_PROF === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]),
+        // BENCH_TRACE_GC=1: the server's garbage collections on stderr (pauses show as event-loop delay).
+        ...(process.env.BENCH_TRACE_GC === '1' ? ['--trace-gc'] : []),
         '--import',
         'tsx',
         script,
@@ -227,6 +230,7 @@ export async function benchDevices(
         out += d.toString();
         const m = /listening (\d+) (\d+)/.exec(out);
         if (m !== null) resolve([Number(m[1]), Number(m[2])]);
+        if (process.env.BENCH_TRACE_GC === '1') process.stderr.write(d);
       });
     });
     // One payload for every beat: the generator shares the 2 cores with the server, so it does no per-request JSON work.
@@ -244,15 +248,22 @@ export async function benchDevices(
     let stopped = false;
     const sims: Sim[] = [];
     const latencies: number[] = [];
+    // BENCH_DEVICES_TIMELINE=1: each second's heartbeat count, p50 and max on stderr (steady queueing or stalls?).
+    const TIMELINE = process.env.BENCH_DEVICES_TIMELINE === '1';
+    const timeline: [number, number][] = [];
     let failures = 0;
     const results: Record<string, unknown>[] = [];
     const beat = (sim: Sim): void => {
       if (stopped) return;
       const t0 = performance.now();
       void sim.post('/device/v1/heartbeat', heartbeat).then((status) => {
-        if (status === 200) latencies.push(performance.now() - t0);
-        else failures++;
-        setTimeout(() => beat(sim), HEARTBEAT_MS);
+        if (status === 200) {
+          const ms = performance.now() - t0;
+          latencies.push(ms);
+          if (TIMELINE) timeline.push([Math.floor(performance.now() / 1000), ms]);
+        } else failures++;
+        // As the agent does: the next beat one interval ±10% later (without it, beats that a stall lined up stay lined up).
+        setTimeout(() => beat(sim), HEARTBEAT_MS * (0.9 + 0.2 * Math.random()));
       });
     };
     for (const n of steps) {
@@ -267,8 +278,12 @@ export async function benchDevices(
       }
       await new Promise((r) => setTimeout(r, HEARTBEAT_MS + 5000)); // settle: every device has connected and beaten once
       latencies.length = 0;
+      timeline.length = 0;
       failures = 0;
       answered = 0;
+      // The generator's own event-loop delay: a heartbeat's measured latency includes it.
+      const ownLoop = monitorEventLoopDelay({ resolution: 10 });
+      ownLoop.enable();
       const cpu0 = cpuSecondsOf(pid);
       const threads0 = threadCpuOf(pid);
       const ownCpu0 = cpuSecondsOf();
@@ -295,13 +310,26 @@ export async function benchDevices(
         // The figure to compare across runs on a busy machine: server CPU time per answered request.
         serverCpuMsPerRequest: Number(((cpuSeconds * 1000) / Math.max(1, answered)).toFixed(3)),
         generatorCpuCores: Number((ownCpuSeconds / measureSeconds).toFixed(2)),
+        generatorLoopDelayP99Ms: Number((ownLoop.percentile(99) / 1e6).toFixed(1)),
         serverThreadCores: threadCores,
         serverRssMiB: Math.round(rssOf(pid) / 1048576),
         // One connection per appliance with HTTP/2 (two with HTTP/1.1), plus the database and a few files.
         serverOpenFiles: readdirSync(`/proc/${pid}/fd`).length,
         loadAverage1m: Number(loadavg()[0]?.toFixed(2)),
       };
+      ownLoop.disable();
       results.push(step);
+      if (TIMELINE) {
+        const bySecond = new Map<number, number[]>();
+        for (const [sec, ms] of timeline) bySecond.set(sec, [...(bySecond.get(sec) ?? []), ms]);
+        for (const [sec, list] of [...bySecond].sort((a, b) => a[0] - b[0])) {
+          list.sort((a, b) => a - b);
+          process.stderr.write(
+            `t=${sec} n=${list.length} p50=${list[Math.floor(list.length / 2)]?.toFixed(0)} max=${list.at(-1)?.toFixed(0)}\n`,
+          );
+        }
+        timeline.length = 0;
+      }
       process.stderr.write(`${JSON.stringify(step)}\n`);
       if (step.p99Ms > 1000 || failures > 0) break;
     }

@@ -10,3 +10,14 @@ const plane = await startControlPlane(loadConfig(dataDir, {}, { 'server.host': '
 process.stdout.write(`listening ${new URL(plane.url).port} ${process.pid}\n`);
 // A clean exit on SIGTERM, so `--cpu-prof` (BENCH_CPU_PROF=DIR) can write its profile.
 process.once('SIGTERM', () => void plane.close().finally(() => process.exit(0)));
+// BENCH_LOOP_DELAY=1: the event loop's delay every 10 s on stderr (is the server blocked, or busy?).
+if (process.env.BENCH_LOOP_DELAY === '1') {
+  const { monitorEventLoopDelay } = await import('node:perf_hooks');
+  const h = monitorEventLoopDelay({ resolution: 10 });
+  h.enable();
+  setInterval(() => {
+    const ms = (n: number): string => (n / 1e6).toFixed(1);
+    process.stderr.write(`loop delay p50 ${ms(h.percentile(50))} ms, p99 ${ms(h.percentile(99))} ms, max ${ms(h.max)} ms\n`);
+    h.reset();
+  }, 10_000).unref();
+}

@@ -111,7 +111,7 @@ test("a device's long-poll waits on one stream while its heartbeats answer on ot
     );
     assert.equal(listed.body.devices.find((d) => d.name === 'h2-box')?.online, true);
     assert.equal((await poll).status, 304);
-    assert.ok(Date.now() - started >= 1900, 'the long-poll waited its 2 s');
+    assert.ok(Date.now() - started >= 1500, 'the long-poll waited its 2 s (less at most a fifth of jitter)');
     // A device certificate on the user API is still refused, over HTTP/2 too.
     assert.equal((await call(h2, 'GET', '/api/v1/projects/default/devices')).status, 403);
   } finally {

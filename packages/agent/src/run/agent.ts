@@ -452,7 +452,9 @@ export class Agent {
   private async heartbeatLoop(): Promise<void> {
     const backoff = new Backoff({ ...this.config.backoff, random: this.deps.random });
     while (!this.signal.aborted) {
-      let delay = this.config.heartbeatIntervalMs;
+      // ±10% at random: beats that a control-plane restart lined up (every agent reconnecting at
+      // once) drift apart again instead of arriving together every interval for ever.
+      let delay = this.config.heartbeatIntervalMs * (0.9 + 0.2 * this.deps.random());
       this.heartbeatDue = false;
       try {
         await this.maybeRenew();

@@ -16,6 +16,9 @@ function device(principal: Principal | undefined): DevicePrincipal {
 }
 
 /** The operator's side: provision, list, describe, change, deregister, jobs. */
+/** The share of a long-poll's wait that it may end early (spreads a fleet's polls over time). */
+export const LONG_POLL_JITTER = 0.2;
+
 export function deviceRoutes(devices: DeviceService): Route[] {
   const base = '/api/v1/projects/:project/devices';
   const job = (kind: 'reboot' | 'shutdown' | 'reset', action: string, summary: string): Route =>
@@ -212,7 +215,9 @@ export function deviceApiRoutes(devices: DeviceService, logs: LogService, appLog
         const me = device(ctx.principal);
         devices.assertOperational(me);
         const etag = typeof ctx.headers['if-none-match'] === 'string' ? ctx.headers['if-none-match'].replaceAll('"', '') : undefined;
-        const state = await devices.waitForChange(me, etag, ctx.query.wait * 1000, ctx.signal);
+        // Up to a fifth shorter, at random: a fleet that (re)connected at once, after a control-plane
+        // restart, would otherwise keep answering and re-polling in bursts every 30 s; this spreads it.
+        const state = await devices.waitForChange(me, etag, ctx.query.wait * 1000 * (1 - LONG_POLL_JITTER * Math.random()), ctx.signal);
         if (state === undefined) return new Reply(304, undefined, { ETag: `"${etag ?? ''}"` });
         return new Reply(200, state, { ETag: `"${state.etag}"` });
       },

@@ -18,6 +18,7 @@ import {
 import pg from 'pg';
 import { SightlineError } from '@sightline/core';
 import { migrationProvider } from './migrations/index.js';
+import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer.js';
 import type { Database } from './schema.js';
 
 export type StorageErrorCode = 'STORAGE_URL_INVALID' | 'STORAGE_MIGRATION_FAILED' | 'STORAGE_UNAVAILABLE';
@@ -29,6 +30,8 @@ export type DatabaseEngine = 'sqlite' | 'postgres';
 export interface OpenedDatabase {
   db: Db;
   engine: DatabaseEngine;
+  /** SQLite files: the worker that runs WAL checkpoints off the event loop. */
+  checkpointer?: Checkpointer;
   close(): Promise<void>;
 }
 
@@ -76,13 +79,23 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Opened
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
     // Every API call commits (its audit event): keep the hot pages (the tree's right edge, index
-    // tails, the device rows) in memory instead of re-reading them from the OS per statement, and
-    // checkpoint the WAL less often, so a page rewritten by many commits is copied back once.
+    // tails, the device rows) in memory instead of re-reading them from the OS per statement.
     // Durability is unchanged (WAL + synchronous NORMAL).
     sqlite.pragma('cache_size = -65536');
-    sqlite.pragma('wal_autocheckpoint = 4000');
+    // A WAL that a checkpoint emptied is cut back to this size when it restarts.
+    sqlite.pragma('journal_size_limit = 67108864');
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
-    opened = { db, engine: 'sqlite', close: () => db.destroy() };
+    // WAL checkpoints (copy back + fsync) run in a worker thread, never on the event loop.
+    const checkpointer = file === ':memory:' ? undefined : startCheckpointer(sqlite, file);
+    opened = {
+      db,
+      engine: 'sqlite',
+      ...(checkpointer === undefined ? {} : { checkpointer }),
+      close: async () => {
+        await checkpointer?.stop();
+        await db.destroy(); // the last connection to close checkpoints what is left
+      },
+    };
   }
   try {
     await migrate(opened.db);
