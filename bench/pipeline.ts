@@ -16,8 +16,9 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
 import { promisify } from 'node:util';
-import { FrameRing, startLocalApp, type LocalApp } from '@sightline/sdk/agent';
+import { FrameRing, lendFrame, startLocalApp, type LocalApp } from '@sightline/sdk/agent';
 import { bundleApp } from '@sightline/sdk/build';
 import { CameraIngest, ModelRunnerClient, ffmpegArgs, findFfmpeg } from '../packages/agent/src/index.js';
 import { cpuSecondsOf } from './lib/proc.js';
@@ -157,7 +158,6 @@ interface Stream {
   ingest: CameraIngest;
   runner: ModelRunnerClient;
   app: LocalApp;
-  out: number;
   stop: boolean;
   pump: Promise<void>;
 }
@@ -175,7 +175,6 @@ async function startStream(
   // As the agent runs apps: frames through a tmpfs ring, tensors on a socket straight to the runner.
   const ring = await FrameRing.create(Object.keys(descriptor.inputs), Object.keys(descriptor.outputs), { slotBytes: WIDTH * HEIGHT * 3 });
   const s = {} as Stream;
-  s.out = 0;
   s.stop = false;
   s.runner = runner;
   s.app = startLocalApp({
@@ -189,9 +188,8 @@ async function startStream(
       face: { spec: runner.spec, run: (t) => runner.run(`bench-${i}`, t), attach: (socket) => runner.attach(`bench-${i}`, socket) },
     },
     ring,
-    onFrame: () => {
-      s.out++;
-    },
+    // As on an appliance nobody watches: the agent checks and counts each output frame but does not read its pixels.
+    wantsOutput: () => false,
   });
   s.ingest = new CameraIngest({ source: { url: `file://${CLIP}` }, width: WIDTH, height: HEIGHT });
   s.ingest.start();
@@ -201,7 +199,11 @@ async function startStream(
       const f = await sub.next({ timeoutMs: 1000 });
       if (f === undefined) continue;
       // Latest-frame slot: an app slower than the camera gets the newest frame, older ones are dropped.
-      s.app.offer('video_in', { width: f.width, height: f.height, data: f.data, timestamp: f.at, camera: `cam-${i}` });
+      // Lent: the slot returns it when it drops it, the endpoint once it is in the ring; then the ingest reuses the buffer.
+      s.app.offer(
+        'video_in',
+        lendFrame({ width: f.width, height: f.height, data: f.data, timestamp: f.at, camera: `cam-${i}` }, () => f.release()),
+      );
     }
     sub.close();
   })();
@@ -224,14 +226,28 @@ export async function benchPipeline(streamCounts = [1, 2, 3, 4], seconds = 20): 
       const streams: Stream[] = [];
       for (let i = 0; i < n; i++) streams.push(await startStream(i, pkgDir, bundle.outFile, join(tmp, 'storage'), bundle.descriptor));
       await new Promise((r) => setTimeout(r, 5000)); // warm: every app has answered its first frames
-      for (const s of streams) s.out = 0;
+      const out0 = streams.map((s) => s.app.endpoint.stats.framesOut);
+      const pool0 = streams.map((s) => s.ingest.poolStats().allocated);
       const dropped0 = streams.reduce((a, s) => a + s.app.slot('video_in').dropped, 0);
+      // The agent's garbage collections while measuring (major = mark-compact), as --trace-gc would show them.
+      const gc = { major: 0, minor: 0, ms: 0 };
+      const gcObserver = new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) {
+          const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
+          if (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) gc.major++;
+          else gc.minor++;
+          gc.ms += e.duration;
+        }
+      });
+      gcObserver.observe({ entryTypes: ['gc'] });
       const cpu0 = treeCpu();
       const t0 = performance.now();
       await new Promise((r) => setTimeout(r, seconds * 1000));
       const cpu1 = treeCpu();
+      gcObserver.disconnect();
       const wall = (performance.now() - t0) / 1000;
-      const frames = streams.reduce((a, s) => a + s.out, 0);
+      const frames = streams.reduce((a, s, k) => a + s.app.endpoint.stats.framesOut - (out0[k] ?? 0), 0);
+      const framesAllocated = streams.reduce((a, s, k) => a + s.ingest.poolStats().allocated - (pool0[k] ?? 0), 0);
       const dropped = streams.reduce((a, s) => a + s.app.slot('video_in').dropped, 0) - dropped0;
       const cpuPerFrame = cpuBetween(cpu0, cpu1) / Math.max(1, frames);
       // Where the time goes, per output frame: the agent (this process), the apps, the model runners, ffmpeg.
@@ -260,6 +276,12 @@ export async function benchPipeline(streamCounts = [1, 2, 3, 4], seconds = 20): 
         overheadVsPacedPct: Number(((cpuPerFrame / pacedCpu - 1) * 100).toFixed(1)),
         cpuCores: Number((cpuBetween(cpu0, cpu1) / wall).toFixed(2)),
         cpuMsPerFrameBy: perFrame,
+        decodedFrameBuffersAllocated: framesAllocated,
+        agentGc: {
+          majorPerSecond: Number((gc.major / wall).toFixed(2)),
+          otherPerSecond: Number((gc.minor / wall).toFixed(2)),
+          msPerFrame: Number((gc.ms / Math.max(1, frames)).toFixed(2)),
+        },
       };
       steps.push(step);
       process.stderr.write(`${JSON.stringify(step)}\n`);

@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import type { appsApi } from '@sightline/protocol';
 import { SdkError, type AppDescriptor, type FrameData, type ModelSpec } from '@sightline/sdk';
 import type { Socket } from 'node:net';
-import { AppEndpoint, FrameRing, FrameSlot, appLaunchSpec, type AppHost } from '@sightline/sdk/agent';
+import { AppEndpoint, FrameRing, FrameSlot, appLaunchSpec, lendFrame, type AppHost } from '@sightline/sdk/agent';
 import type { CameraCredentials } from '../camera/credentials.js';
 import { CameraIngest, type CameraIngestOptions, type CameraStatus } from '../camera/ingest.js';
 import type { Clock } from '../clock.js';
@@ -242,7 +242,7 @@ export class AppRuntime {
       while (!stopper.signal.aborted) {
         const f = await sub.next({ signal: stopper.signal });
         if (f === undefined) continue;
-        const frame: FrameData = { width: f.width, height: f.height, data: f.data, timestamp: Date.now(), camera: cam.camera };
+        const timestamp = Date.now();
         for (const t of run.targets) {
           if (t.kind !== 'input') continue;
           const key = `${t.node}.${t.port}`;
@@ -250,8 +250,15 @@ export class AppRuntime {
           // The input's fps cap: frames beyond it are dropped here, at ingest.
           if (gap !== undefined && f.at - (lastAt.get(key) ?? Number.NEGATIVE_INFINITY) < gap * 0.9) continue;
           lastAt.set(key, f.at);
-          this.nodes.get(t.node)?.slots.get(t.port)?.offer(frame);
+          const slot = this.nodes.get(t.node)?.slots.get(t.port);
+          if (slot === undefined) continue;
+          // Each input gets its own claim on the pooled pixels: its slot returns it when it drops the frame,
+          // the app's endpoint once it has copied it into the ring (see lendFrame).
+          const hold = f.retain();
+          const frame: FrameData = { width: f.width, height: f.height, data: hold.data, timestamp, camera: cam.camera };
+          slot.offer(lendFrame(frame, () => hold.release()));
         }
+        f.release();
       }
       sub.close();
     })();
@@ -324,6 +331,11 @@ export class AppRuntime {
           else this.nodes.get(t.node)?.slots.get(t.port)?.offer(frame);
         }
       },
+      // An output frame is read from the ring only when a viewer (MJPEG, preview) or a next node wants it.
+      wantsOutput: (port) =>
+        (this.prepared.wiring.outputs.get(`${node}.${port}`) ?? []).some(
+          (t) => t.kind === 'input' || this.deps.hub.watched(app.instanceId, t.node),
+        ),
       storageGet: (key) => run.prepared.kv.get(key),
       storageSet: (key, value) => run.prepared.kv.set(key, value),
       storageDelete: (key) => run.prepared.kv.delete(key),

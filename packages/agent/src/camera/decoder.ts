@@ -1,9 +1,14 @@
 import { execFile, spawn as nodeSpawn } from 'node:child_process';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { accessSync, constants } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { connect, createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { CameraError } from './errors.js';
+import { FramePool, type FrameHold } from './frame-pool.js';
 
 /** The part of a ChildProcess the decoder uses; tests pass a fake. */
 export interface DecoderProcess {
@@ -16,11 +21,71 @@ export interface DecoderProcess {
   on(event: 'error', listener: (err: Error) => void): this;
 }
 
-/** Starts a process with piped stdio. No shell; `args` reach execve as they are. */
-export type Spawner = (command: string, args: readonly string[]) => DecoderProcess;
+/**
+ * Starts a process with piped stdio. No shell; `args` reach execve as they are.
+ * With `stdout`, the process writes its standard output to that socket instead of a pipe (its `stdout` is then null).
+ */
+export type Spawner = (command: string, args: readonly string[], stdout?: Socket) => DecoderProcess;
 
-export const systemSpawner: Spawner = (command, args) =>
-  nodeSpawn(command, [...args], { stdio: ['pipe', 'pipe', 'pipe'], shell: false, windowsHide: true });
+export const systemSpawner: Spawner = (command, args, stdout) =>
+  nodeSpawn(command, [...args], { stdio: ['pipe', stdout ?? 'pipe', 'pipe'], shell: false, windowsHide: true });
+
+/**
+ * A connected pair of Unix stream sockets (Node has no socketpair): a
+ * listener in a fresh 0700 folder, one connection from us that proves
+ * itself with a random token (anything else that connects is dropped), the
+ * folder removed at once. `ours` reads with `onread` straight into the
+ * buffers `next` gives; `theirs` is for the child's stdio.
+ */
+async function readerPair(onread: {
+  buffer: () => Uint8Array;
+  callback: (n: number) => boolean;
+}): Promise<{ ours: Socket; theirs: Socket }> {
+  const dir = await mkdtemp(join(tmpdir(), 'sightline-decoder-'));
+  const token = randomBytes(16);
+  const server = createServer();
+  const strangers = new Set<Socket>();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(join(dir, 's'), () => resolve());
+    });
+    const theirs = new Promise<Socket>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no connection')), 5000);
+      server.on('connection', (sock: Socket) => {
+        strangers.add(sock);
+        let got = Buffer.alloc(0);
+        const onData = (d: Buffer): void => {
+          got = Buffer.concat([got, d]);
+          if (got.length < token.length) return;
+          sock.off('data', onData);
+          sock.pause();
+          if (got.length === token.length && timingSafeEqual(got, token)) {
+            strangers.delete(sock);
+            clearTimeout(timer);
+            resolve(sock);
+          } else sock.destroy();
+        };
+        sock.on('data', onData);
+        sock.on('error', () => undefined);
+      });
+    });
+    const ours = connect({ path: join(dir, 's'), onread: { buffer: onread.buffer, callback: (n) => onread.callback(n) } });
+    ours.on('error', () => undefined);
+    ours.write(token);
+    try {
+      return { ours, theirs: await theirs };
+    } catch (err) {
+      ours.destroy();
+      throw err;
+    }
+  } finally {
+    // Whatever else connected (nothing should: the folder is ours alone) gets nothing.
+    for (const sock of strangers) sock.destroy();
+    server.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
 
 /** Where the ffmpeg in use came from (reported with the camera status). */
 export type FfmpegSource = 'env' | 'path' | 'npm';
@@ -106,6 +171,8 @@ export interface DecoderOptions {
   readonly legacyVsync?: boolean;
   /** Stop feeding (skip to the next keyframe) when this many bytes wait in ffmpeg's stdin. */
   readonly maxPendingBytes?: number;
+  /** Where frame buffers come from (frames of `width * height * 3` bytes); default a pool of this decoder's own. */
+  readonly pool?: FramePool;
 }
 
 export const MAX_FRAME_DIMENSION = 8192;
@@ -169,21 +236,31 @@ export function ffmpegArgs(o: Pick<DecoderOptions, 'input' | 'width' | 'height' 
  * One ffmpeg process that turns H.264 (or a file) into raw RGB24 frames of
  * exactly `width` x `height`. Frames come out in order through `onFrame`; the
  * process ending (for any reason) comes through `onExit` once.
+ *
+ * Each frame is assembled, chunk by chunk as ffmpeg's pipe delivers it,
+ * into a buffer from the pool, and lent to `onFrame` with one claim
+ * (`hold`): the listener releases it when no one reads the frame any more,
+ * and only then can a later frame overwrite it. A listener that ignores
+ * `hold` keeps the buffer for good (no reuse, nothing overwritten).
  */
 export class FfmpegDecoder {
-  onFrame: (frame: Buffer) => void = () => undefined;
+  onFrame: (frame: Buffer, hold: FrameHold) => void = () => undefined;
   onExit: (err: CameraError) => void = () => undefined;
   /** Access units not written because ffmpeg was behind (it resumes at a keyframe). */
   skipped = 0;
 
   private readonly frameSize: number;
   private proc: DecoderProcess | undefined;
-  private frame: Buffer;
+  private readonly pool: FramePool;
+  /** The frame being assembled: this decoder's alone until it is complete. */
+  private frame: FrameHold;
   private filled = 0;
   private skipping = false;
   private exited = false;
   private stderrTail = '';
   private readonly maxPending: number;
+  /** ffmpeg's stdout as a socket read straight into the frame buffers (after `prepare()`); else its pipe. */
+  private direct: { ours: Socket; theirs: Socket } | undefined;
 
   constructor(
     private readonly options: DecoderOptions,
@@ -191,7 +268,10 @@ export class FfmpegDecoder {
   ) {
     checkFrameSize(options.width, options.height);
     this.frameSize = options.width * options.height * 3;
-    this.frame = Buffer.allocUnsafe(this.frameSize);
+    this.pool = options.pool ?? new FramePool(this.frameSize);
+    if (this.pool.frameBytes !== this.frameSize)
+      throw new CameraError('CAMERA_SOURCE_INVALID', `The frame pool holds ${this.pool.frameBytes}-byte buffers, not ${this.frameSize}.`);
+    this.frame = this.pool.take();
     this.maxPending = options.maxPendingBytes ?? 8 * 1024 * 1024;
   }
 
@@ -199,10 +279,34 @@ export class FfmpegDecoder {
     return this.proc?.pid;
   }
 
+  /**
+   * Before `start()`, for a real ffmpeg: its stdout becomes a socket that
+   * the agent reads straight into the pooled frame (no 64 kB buffer per
+   * read, no copy). Where that cannot be set up, the pipe is used.
+   */
+  async prepare(): Promise<void> {
+    if (this.direct !== undefined || this.proc !== undefined) return;
+    try {
+      this.direct = await readerPair({
+        buffer: () => this.frame.data.subarray(this.filled),
+        callback: (n) => {
+          this.filled += n;
+          if (this.filled === this.frameSize) this.completed();
+          return true;
+        },
+      });
+    } catch {
+      this.direct = undefined;
+    }
+  }
+
   start(): void {
     let proc: DecoderProcess;
     try {
-      proc = this.spawn(this.options.ffmpegPath, ffmpegArgs(this.options));
+      proc =
+        this.direct === undefined
+          ? this.spawn(this.options.ffmpegPath, ffmpegArgs(this.options))
+          : this.spawn(this.options.ffmpegPath, ffmpegArgs(this.options), this.direct.theirs);
     } catch (err) {
       throw new CameraError(
         'FFMPEG_UNAVAILABLE',
@@ -238,6 +342,8 @@ export class FfmpegDecoder {
       this.stderrTail = (this.stderrTail + s).slice(-4096);
     });
     proc.stdout?.on('data', (chunk: Buffer) => this.onStdout(chunk));
+    // The child has its own copy of the other end: ours must go, or the socket never ends.
+    this.direct?.theirs.destroy();
   }
 
   /**
@@ -266,17 +372,20 @@ export class FfmpegDecoder {
     let off = 0;
     while (off < chunk.length) {
       const n = Math.min(this.frameSize - this.filled, chunk.length - off);
-      chunk.copy(this.frame, this.filled, off, off + n);
+      chunk.copy(this.frame.data, this.filled, off, off + n);
       this.filled += n;
       off += n;
-      if (this.filled === this.frameSize) {
-        const done = this.frame;
-        // A fresh buffer per frame: a consumer may still hold the previous one.
-        this.frame = Buffer.allocUnsafe(this.frameSize);
-        this.filled = 0;
-        this.onFrame(done);
-      }
+      if (this.filled === this.frameSize) this.completed();
     }
+  }
+
+  private completed(): void {
+    const done = this.frame;
+    // The next frame goes into a buffer no one holds (a new one if all are held); `done` is the listener's now.
+    // (The one being assembled when ffmpeg ends is never released: output may still arrive after 'exit'.)
+    this.frame = this.pool.take();
+    this.filled = 0;
+    this.onFrame(done.data, done);
   }
 
   private exit(err: CameraError): void {
@@ -288,7 +397,11 @@ export class FfmpegDecoder {
   /** Stops ffmpeg: closes its input, then SIGKILL if it has not gone after `graceMs`. */
   async stop(graceMs = 1000): Promise<void> {
     const proc = this.proc;
-    if (proc === undefined) return;
+    this.direct?.theirs.destroy();
+    if (proc === undefined) {
+      this.direct?.ours.destroy();
+      return;
+    }
     if (!this.exited) {
       const gone = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
       proc.stdin?.end();
@@ -297,5 +410,7 @@ export class FfmpegDecoder {
       await gone;
       clearTimeout(timer);
     }
+    // Once ffmpeg is gone: anything it wrote last that is still read lands in the frame being assembled, never released.
+    this.direct?.ours.destroy();
   }
 }

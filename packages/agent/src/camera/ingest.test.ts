@@ -216,3 +216,49 @@ test('the ffmpeg command line for a camera carries no URL, only a pipe', () => {
   assert.deepEqual(old.slice(old.indexOf('passthrough') - 1, old.indexOf('passthrough') + 1), ['-vsync', 'passthrough']);
   assert.ok(!old.includes('-fps_mode'));
 });
+
+test('pooled frames: one a reader keeps is never overwritten, released ones are reused', async () => {
+  const clock = new ManualClock();
+  const { spawn, procs } = fakeSpawner();
+  const ingest = new CameraIngest(
+    { source: { url: 'file:///clips/a.mp4' }, width: W, height: H, ffmpegPath: '/usr/bin/ffmpeg' },
+    { clock, spawn, random: () => 0.5 },
+  );
+  const other = ingest.subscribe();
+  ingest.start();
+  await settle();
+  const proc = procs[0];
+  assert.ok(proc);
+  proc.stdout.write(frameBytes(1));
+  await settle();
+  const kept = await ingest.next({ timeoutMs: 10 });
+  assert.ok(kept);
+  // The second reader lets go of the same frame at once: the default reader's claim still protects it.
+  (await other.next({ timeoutMs: 10 }))?.release();
+  for (let v = 2; v < 40; v++) {
+    proc.stdout.write(frameBytes(v));
+    await settle();
+    const f = await ingest.next({ timeoutMs: 10 });
+    const g = await other.next({ timeoutMs: 10 });
+    assert.equal(f?.data[0], v);
+    assert.notEqual(f?.data.buffer, kept.data.buffer, 'a kept frame was handed out again');
+    f?.release();
+    g?.release();
+  }
+  assert.ok(
+    kept.data.every((b) => b === 1),
+    'a kept frame changed',
+  );
+  const pool = ingest.poolStats();
+  assert.ok(pool.reused >= 30, `buffers were not reused: ${JSON.stringify(pool)}`);
+  assert.ok(pool.allocated <= 6, `a buffer per frame: ${JSON.stringify(pool)}`);
+  // A frame replaced before it was read goes back too (dropped, not queued), and one never released simply stays out.
+  const before = ingest.poolStats().allocated;
+  for (let v = 40; v < 60; v++) proc.stdout.write(frameBytes(v));
+  await settle();
+  assert.ok(ingest.poolStats().allocated - before <= 2, `drops did not return their buffers: ${JSON.stringify(ingest.poolStats())}`);
+  const last = await ingest.next({ timeoutMs: 10 });
+  assert.equal(last?.data[0], 59);
+  kept.release();
+  await ingest.stop();
+});

@@ -2,11 +2,20 @@ import { systemClock, type Clock, type Random } from '../clock.js';
 import { Backoff } from '../client/backoff.js';
 import { FfmpegDecoder, checkFrameSize, ffmpegSpeaksFpsMode, findFfmpeg, systemSpawner, type Spawner } from './decoder.js';
 import { CameraError, isPermanentCameraError } from './errors.js';
+import { FramePool, type FrameHold } from './frame-pool.js';
 import { isAbort, openRtspH264, type RtspH264Stream } from './rtsp/client.js';
 import type { RtspLimits } from './rtsp/limits.js';
 import { PLAIN_RTSP_WARNING, resolveSource, type CameraSource, type ResolvedSource } from './source.js';
 
-/** One decoded picture: RGB24, rows top to bottom, `width * height * 3` bytes. */
+/**
+ * One decoded picture: RGB24, rows top to bottom, `width * height * 3` bytes.
+ *
+ * Its buffer is lent from the ingest's pool and each reader gets its own
+ * Frame object (its own claim). `release()` says the reader is done: once
+ * every claim on the buffer is released, a later frame may be decoded into
+ * it. A reader that keeps a frame (or forgets) just does not release it:
+ * that buffer is then never reused, so nothing it holds is ever overwritten.
+ */
 export interface Frame {
   readonly data: Buffer;
   readonly width: number;
@@ -15,6 +24,32 @@ export interface Frame {
   readonly seq: number;
   /** Clock time when the frame left the decoder, ms. */
   readonly at: number;
+  /** Another claim on the same pixels (for a second reader), released on its own. Not after `release()`. */
+  retain(): Frame;
+  /** Done reading `data`: never read it afterwards. Once per Frame object; a second call does nothing. */
+  release(): void;
+}
+
+class LentFrame implements Frame {
+  readonly data: Buffer;
+
+  constructor(
+    private readonly hold: FrameHold,
+    readonly width: number,
+    readonly height: number,
+    readonly seq: number,
+    readonly at: number,
+  ) {
+    this.data = hold.data;
+  }
+
+  retain(): Frame {
+    return new LentFrame(this.hold.retain(), this.width, this.height, this.seq, this.at);
+  }
+
+  release(): void {
+    this.hold.release();
+  }
 }
 
 export type CameraState = 'connecting' | 'connected' | 'backoff' | 'failed' | 'stopped';
@@ -76,7 +111,8 @@ const SETTLED = Symbol('settled');
 /**
  * A reader's view of an ingest: it holds at most one frame, the latest. A
  * frame that arrives before the reader took the previous one replaces it
- * and counts as dropped: a slow app sees fresh frames, never a queue.
+ * and counts as dropped (and is released): a slow app sees fresh frames,
+ * never a queue. A frame `next()` returns is the caller's to `release()`.
  */
 export class FrameSubscription {
   dropped = 0;
@@ -89,15 +125,23 @@ export class FrameSubscription {
     private readonly detach: (s: FrameSubscription) => void,
   ) {}
 
-  /** @internal */
+  /** @internal Takes over the claim `frame` carries. */
   offer(frame: Frame): void {
+    if (this.closed) {
+      frame.release();
+      return;
+    }
     if (this.waiters.length > 0) {
       const waiters = this.waiters;
       this.waiters = [];
-      for (const w of waiters) w(frame);
+      // Each waiting next() gets a claim of its own.
+      waiters.forEach((w, i) => w(i === 0 ? frame : frame.retain()));
       return;
     }
-    if (this.slot !== undefined) this.dropped++;
+    if (this.slot !== undefined) {
+      this.dropped++;
+      this.slot.release();
+    }
     this.slot = frame;
   }
 
@@ -113,16 +157,26 @@ export class FrameSubscription {
     const onAbort = (): void => stop.abort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
     let waiter: ((f: Frame | undefined) => void) | undefined;
+    let got: Frame | undefined;
     const frame = new Promise<Frame | undefined>((resolve) => {
-      waiter = resolve;
-      this.waiters.push(resolve);
+      waiter = (f) => {
+        got = f;
+        resolve(f);
+      };
+      this.waiters.push(waiter);
     });
     const sleeper =
       options.timeoutMs === undefined
         ? new Promise<undefined>((r) => stop.signal.addEventListener('abort', () => r(undefined), { once: true }))
         : this.clock.sleep(options.timeoutMs, stop.signal).then(() => undefined);
     try {
-      return await Promise.race([frame, sleeper]);
+      const won = await Promise.race([frame, sleeper]);
+      if (won === undefined && got !== undefined) {
+        // The frame came in just as the wait ended: keep it for the next call (unless a newer one is there), never lose its claim.
+        if (this.closed || this.slot !== undefined) got.release();
+        else this.slot = got;
+      }
+      return won;
     } finally {
       // A reason of our own: the default one is a DOMException with a stack trace, built on every frame.
       stop.abort(SETTLED);
@@ -134,6 +188,7 @@ export class FrameSubscription {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.slot?.release();
     this.slot = undefined;
     const waiters = this.waiters;
     this.waiters = [];
@@ -164,6 +219,8 @@ export class CameraIngest {
   private readonly subscriptions = new Set<FrameSubscription>();
   private readonly defaultSubscription: FrameSubscription;
   private readonly frameTimes: number[] = [];
+  /** Frame buffers, shared by this ingest's decoders (one size: the ingest's). */
+  private readonly pool: FramePool;
   private readonly backoff: Backoff;
   private source: CameraSource;
   private resolved: ResolvedSource | undefined;
@@ -195,6 +252,12 @@ export class CameraIngest {
     // Fail early on a bad URL or size: these are configuration faults, not camera faults.
     this.resolved = resolveSource(this.source);
     checkFrameSize(options.width, options.height);
+    this.pool = new FramePool(options.width * options.height * 3);
+  }
+
+  /** Frame buffers allocated (none free to reuse) and reused so far. */
+  poolStats(): { allocated: number; reused: number; idle: number } {
+    return { allocated: this.pool.allocated, reused: this.pool.reused, idle: this.pool.idle };
   }
 
   /** Starts (or restarts after `failed`) connecting. */
@@ -239,7 +302,7 @@ export class CameraIngest {
     return s;
   }
 
-  /** The default reader: the latest frame not yet taken, or the next one. */
+  /** The default reader: the latest frame not yet taken, or the next one (the caller's to `release()`). */
   next(options?: NextOptions): Promise<Frame | undefined> {
     return this.defaultSubscription.next(options);
   }
@@ -324,16 +387,19 @@ export class CameraIngest {
         height: this.options.height,
         threads: this.options.decoderThreads ?? 1,
         legacyVsync,
+        pool: this.pool,
       },
       this.spawn,
     );
+    // Only a real ffmpeg gets its stdout as a socket (tests' fake processes write to their pipes).
+    if (this.spawn === systemSpawner) await decoder.prepare();
     const frameTimeout = this.options.frameTimeoutMs ?? 20_000;
     let lastFrame = this.clock.now();
     let connected = false;
     let ended: (e: CameraError) => void = () => undefined;
     const outcome = new Promise<CameraError>((resolve) => (ended = resolve));
     decoder.onExit = (e) => ended(e);
-    decoder.onFrame = (data) => {
+    decoder.onFrame = (_data, hold) => {
       const at = this.clock.now();
       lastFrame = at;
       if (!connected) {
@@ -344,8 +410,10 @@ export class CameraIngest {
       this.frameTimes.push(at);
       if (this.frameTimes.length > 1000) this.frameTimes.shift();
       this.delivered++;
-      const frame: Frame = { data, width: this.options.width, height: this.options.height, seq: this.seq++, at };
-      for (const s of this.subscriptions) s.offer(frame);
+      const frame = new LentFrame(hold, this.options.width, this.options.height, this.seq++, at);
+      // One claim per reader; then the decoder's own goes (the buffer is reused once the readers let go).
+      for (const s of this.subscriptions) s.offer(frame.retain());
+      frame.release();
     };
 
     let stream: RtspH264Stream | undefined;

@@ -48,6 +48,16 @@ export class OutputHub {
     return this.outputs.has(OutputHub.key(instanceId, node));
   }
 
+  /** Whether anyone watches the output now (else its frames need not even be read). */
+  watched(instanceId: string, node: string): boolean {
+    return (this.outputs.get(OutputHub.key(instanceId, node))?.size ?? 0) > 0;
+  }
+
+  /**
+   * Hands a frame to the output's viewers. The frame is theirs to keep
+   * (an encoder may still be writing it to ffmpeg after this returns):
+   * publishers give a buffer of its own, never a pooled or reused one.
+   */
   publish(instanceId: string, node: string, frame: FrameData): void {
     const viewers = this.outputs.get(OutputHub.key(instanceId, node));
     if (viewers === undefined) return;

@@ -10,6 +10,7 @@ import {
   type LogFields,
   type LogLevel,
 } from '../channel/messages.js';
+import { returnFrame } from './frame-lease.js';
 import type { FrameRing } from './frame-ring.js';
 import { RING_FD } from './launch.js';
 
@@ -33,12 +34,22 @@ import { RING_FD } from './launch.js';
 export interface AppHost {
   /** The app said hello; answer with its instance, parameter overrides and model specs. */
   init(hello: { name: string; version: string }): InitInfo | Promise<InitInfo>;
-  /** Latest unread frame of `input` within `timeoutMs` (see FrameSlot); null on timeout or when `signal` aborts (stop). */
+  /**
+   * Latest unread frame of `input` within `timeoutMs` (see FrameSlot); null on timeout or when `signal` aborts (stop).
+   * A lent frame (`lendFrame`) is returned by the endpoint once copied into the ring; one sent over IPC is not.
+   */
   getFrame(input: string, timeoutMs: number, signal: AbortSignal): Promise<FrameData | null>;
   /** Relay to the model runner (ModelRunnerClient.run with this app's id). */
   runModel(model: string, input: Float32Array): Promise<Readonly<Record<string, Float32Array>>>;
   /** A finished frame (overlays already drawn) for the output's MJPEG stream. */
   putFrame(output: string, frame: FrameData): void | Promise<void>;
+  /**
+   * Whether anyone would look at a frame of `output` now (a viewer, a next
+   * node). False: a frame the app puts through the ring is checked and
+   * counted, but its pixels are not read and `putFrame` is not called.
+   * Absent: always true.
+   */
+  wantsOutput?(output: string): boolean;
   storageGet(key: string): Promise<string | null>;
   storageSet(key: string, value: string): Promise<void>;
   storageDelete(key: string): Promise<void>;
@@ -79,6 +90,8 @@ export interface EndpointStats {
   requests: number;
   framesIn: number;
   framesOut: number;
+  /** Of `framesOut`: ring frames counted but not read, as nobody wanted them (`AppHost.wantsOutput`). */
+  framesUnread: number;
   modelRuns: number;
   protocolErrors: number;
 }
@@ -112,7 +125,14 @@ export interface EndpointTransport {
  * ```
  */
 export class AppEndpoint {
-  readonly stats: EndpointStats = { requests: 0, framesIn: 0, framesOut: 0, modelRuns: 0, protocolErrors: 0 };
+  readonly stats: EndpointStats = {
+    requests: 0,
+    framesIn: 0,
+    framesOut: 0,
+    framesUnread: 0,
+    modelRuns: 0,
+    protocolErrors: 0,
+  };
   private inFlight = 0;
   private greeted = false;
   /** The app speaks version 2: frames through the ring. */
@@ -214,14 +234,27 @@ export class AppEndpoint {
         this.stats.framesIn++;
         const ring = this.transport.ring;
         if (this.v2 && ring !== undefined && ring.fits(f.width, f.height)) {
-          ring.write(m.input, f);
+          try {
+            ring.write(m.input, f);
+          } finally {
+            // Copied into the ring (a synchronous pwrite) or failed: either way its pixels are not read again here.
+            returnFrame(f);
+          }
           return { ring: true, width: f.width, height: f.height, timestamp: f.timestamp, camera: f.camera };
         }
+        // Over IPC the reply carries the pixels: a lent frame is kept (left to the garbage collector), not returned.
         return { width: f.width, height: f.height, data: f.data, timestamp: f.timestamp, camera: f.camera };
       }
       case 'output.ring': {
         const ring = this.transport.ring;
         if (ring === undefined) throw new SdkError('PROTOCOL_ERROR', 'This app has no frame ring.');
+        if (this.host.wantsOutput?.(m.output) === false) {
+          // Nobody watches: the same checks as a read, but 0.9 MB per frame neither copied nor allocated.
+          ring.check(m.output, m.frame.width, m.frame.height);
+          this.stats.framesOut++;
+          this.stats.framesUnread++;
+          return null;
+        }
         const data = ring.read(m.output, m.frame.width, m.frame.height);
         this.stats.framesOut++;
         await this.host.putFrame(m.output, { ...m.frame, data });

@@ -154,6 +154,25 @@ export class FrameRing {
     return data;
   }
 
+  /**
+   * Checks an output frame of `width`x`height` as {@link read} would (its
+   * slot, its size, that the app wrote that many bytes) without reading its
+   * pixels: for an output nobody looks at now.
+   */
+  check(output: string, width: number, height: number): void {
+    const off = this.offsets.get(`out:${output}`);
+    if (off === undefined || this.closed) throw new SdkError('UNKNOWN_OUTPUT', `"${output}" has no ring slot.`);
+    const n = width * height * 3;
+    if (!(n > 0 && n <= this.slotBytes)) throw new SdkError('FRAME_INVALID', 'The frame does not fit a ring slot.');
+    const size = fstatSync(this.fd).size;
+    if (size > this.size) {
+      this.overgrown++;
+      ftruncateSync(this.fd, this.size);
+    }
+    // read() would hit the end of the file before n bytes: the same refusal.
+    if (size < off + n) throw new SdkError('FRAME_INVALID', 'The output slot holds fewer bytes than the frame needs.');
+  }
+
   /** Cuts the file back to its layout if the app grew it. */
   guard(): void {
     if (this.closed) return;

@@ -1,4 +1,5 @@
 import type { FrameData } from '../frame.js';
+import { returnFrame } from './frame-lease.js';
 
 interface Waiter {
   resolve(frame: FrameData | null): void;
@@ -7,7 +8,9 @@ interface Waiter {
 /**
  * A one-frame mailbox between a camera and one app input: a new frame
  * replaces an unread one (counted in `dropped`), so an app slower than its
- * camera always gets the latest frame and nothing queues up.
+ * camera always gets the latest frame and nothing queues up. A lent frame
+ * (`lendFrame`) it drops, or holds when closed, goes back to its lender; one
+ * it hands out through `take` is the taker's to return.
  *
  * @example
  * ```ts
@@ -28,14 +31,20 @@ export class FrameSlot {
 
   /** Offers a new frame: to a waiting reader if there is one, else it replaces the unread frame. */
   offer(frame: FrameData): void {
-    if (this.closed) return;
+    if (this.closed) {
+      returnFrame(frame);
+      return;
+    }
     const w = this.waiters.shift();
     if (w !== undefined) {
       this.delivered++;
       w.resolve(frame);
       return;
     }
-    if (this.latest !== null) this.dropped++;
+    if (this.latest !== null) {
+      this.dropped++;
+      returnFrame(this.latest);
+    }
     this.latest = frame;
   }
 
@@ -67,6 +76,7 @@ export class FrameSlot {
   /** Wakes every reader with null and refuses further frames. */
   close(): void {
     this.closed = true;
+    if (this.latest !== null) returnFrame(this.latest);
     this.latest = null;
     for (const w of this.waiters.splice(0)) w.resolve(null);
   }

@@ -11,6 +11,7 @@
 export { AppEndpoint, type AppHost, type AppProcess, type EndpointStats, type EndpointTransport } from './endpoint.js';
 export { FrameRing, DEFAULT_RING_SLOT_BYTES, type FrameRingOptions } from './frame-ring.js';
 export { FrameSlot } from './frame-slot.js';
+export { lendFrame, returnFrame, isLent } from './frame-lease.js';
 export { startLocalApp, type LocalApp, type LocalAppOptions, type LocalModel } from './local-app.js';
 export { appLaunchSpec, RING_FD, MODEL_FD_BASE, type AppLaunchOptions, type LaunchSpec } from './launch.js';
 export {

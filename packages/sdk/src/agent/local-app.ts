@@ -46,6 +46,8 @@ export interface LocalAppOptions {
   readonly models?: Readonly<Record<string, LocalModel>>;
   /** Called for each frame the app puts out (the default keeps them in `outputs`). */
   readonly onFrame?: (output: string, frame: FrameData) => void;
+  /** Whether an output's ring frames are read at all (AppHost.wantsOutput); default yes. Unread ones only count in `endpoint.stats`. */
+  readonly wantsOutput?: (output: string) => boolean;
   /** A frame ring for the app's inputs and outputs (FrameRing.create); closed when the app exits. Absent: frames over IPC. */
   readonly ring?: FrameRing;
 }
@@ -64,7 +66,7 @@ export interface LocalAppOptions {
 export interface LocalApp {
   readonly child: ChildProcess;
   readonly endpoint: AppEndpoint;
-  /** Offer a frame to an input (latest-frame slot: an unread one is replaced and counted as dropped). */
+  /** Offer a frame to an input (latest-frame slot: an unread one is replaced and counted as dropped; a lent one is returned when done). */
   offer(input: string, frame: FrameData): void;
   /** The input's slot (dropped / delivered counters). */
   slot(input: string): FrameSlot;
@@ -150,6 +152,7 @@ export function startLocalApp(o: LocalAppOptions): LocalApp {
       list.push(frame);
       outputs.set(output, list);
     },
+    ...(o.wantsOutput === undefined ? {} : { wantsOutput: o.wantsOutput }),
     storageGet: (key) => Promise.resolve(storage.get(key) ?? null),
     storageSet: (key, value) => {
       storage.set(key, value);
