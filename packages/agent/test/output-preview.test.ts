@@ -13,18 +13,12 @@ import { HttpsFetcher } from '../src/client/fetcher.js';
 import { OutputHub } from '../src/output/hub.js';
 import { JpegEncoder, jpegLength } from '../src/output/jpeg.js';
 import { framePrefix, PreviewRelay } from '../src/output/preview.js';
+import { until as waitUntil } from './helpers/wait.js';
 
 const base = '/api/v1/projects/default';
 
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** Short polls: these waits are for frames a few tens of milliseconds apart. */
+const until = <T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 15_000): Promise<T> => waitUntil(what, fn, ms, 50);
 
 /** SHA-256 of the control plane's certificate, as the provisioning archive pins it. */
 function serverPin(port: number): Promise<string> {

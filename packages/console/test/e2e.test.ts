@@ -12,6 +12,7 @@ import { startCameraSimulator, type CameraSimulator } from '../../agent/src/came
 import { runCliMany } from '../../cli/test/cli-process.js';
 import { startTestServer, type TestServer } from '../../server/test/harness.js';
 import { ensureConsoleBuilt } from '../scripts/ensure-built.js';
+import { until as waitUntil } from '../../agent/test/helpers/wait.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const root = fileURLToPath(new URL('../../..', import.meta.url));
@@ -51,16 +52,7 @@ const STAGE_RECORDER = `(() => {
   new MutationObserver(take).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
 })()`;
 
-/** Polls `fn` every half second until it gives a value; throws naming `what` after `ms`. */
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = SLOW): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
+const until = <T>(what: string, fn: () => Promise<T | undefined>, ms = SLOW): Promise<T> => waitUntil(what, fn, ms);
 
 function runAgent(args: string[]): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
