@@ -138,7 +138,7 @@ export function buildServices(config: Config, db: OpenedDatabase, rootKey: RootK
   const logs = new LogService(store, new LogRepository(store), kms, projects, audit, clock, config.logs);
   const releases = new ReleaseService(store, new ReleaseRepository(store), artifacts, devices, rootKey, audit, clock, options.logger ?? silentLogger);
   devices.setTufRootSource(() => releases.tufRootB64());
-  devices.setReleaseSource(async () => (await releases.list()).releases);
+  devices.setReleaseSource(() => releases.summaries());
   const previews = new PreviewService({
     store,
     audit,

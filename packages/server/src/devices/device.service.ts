@@ -531,15 +531,23 @@ export class DeviceService {
  * floor rises when a required release commits on it).
  */
 export function updateState(status: string | null, releases: readonly ReleaseSummary[]): { updateRequired: boolean | null; updateAvailable: string | null } {
-  let hb: Heartbeat | undefined;
-  if (status !== null) {
-    const parsed = deviceApi.heartbeatRequest.safeParse(JSON.parse(status));
-    if (parsed.success) hb = parsed.data;
-  }
+  const { running, floor } = reportedSoftware(status);
   const newest = releases[0];
-  const running = hb?.update?.version ?? hb?.agentVersion;
   const updateAvailable = newest !== undefined && running !== undefined && newest.version !== running ? newest.version : null;
-  if (hb?.update === undefined || releases.length === 0) return { updateRequired: null, updateAvailable };
-  const floor = hb.update.securityFloor;
+  if (floor === undefined || releases.length === 0) return { updateRequired: null, updateAvailable };
   return { updateRequired: releases.some((r) => r.required && r.securityVersion > floor), updateAvailable };
+}
+
+/**
+ * What a device's last heartbeat says of its software: the release it runs
+ * (its update state, else its agent version) and its anti-rollback floor
+ * (undefined when it does not report its update state). Both undefined when
+ * it has not beaten or the stored heartbeat does not parse.
+ */
+export function reportedSoftware(status: string | null): { running: string | undefined; floor: number | undefined } {
+  if (status === null) return { running: undefined, floor: undefined };
+  const parsed = deviceApi.heartbeatRequest.safeParse(JSON.parse(status));
+  if (!parsed.success) return { running: undefined, floor: undefined };
+  const hb = parsed.data;
+  return { running: hb.update?.version ?? hb.agentVersion, floor: hb.update?.securityFloor };
 }

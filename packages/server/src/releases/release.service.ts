@@ -23,7 +23,7 @@ import {
   type ReleaseSigner,
   type RoleName,
 } from '@sightline/core';
-import { deviceApi } from '@sightline/protocol';
+import type { deviceApi } from '@sightline/protocol';
 import type { ArtifactService } from '../artifacts/artifact.service.js';
 import type { Clock } from '../clock.js';
 import type { AuditSink } from '../http/pipeline.js';
@@ -33,7 +33,7 @@ import type { KeyCaller } from '../kms/kms.service.js';
 import type { Logger } from '../logging/logger.js';
 import type { DeviceJobsTable, ReleasesTable } from '../storage/schema.js';
 import { isUniqueViolation, type Store } from '../storage/store.js';
-import type { DeviceService } from '../devices/device.service.js';
+import { reportedSoftware, type DeviceService } from '../devices/device.service.js';
 import { DeviceError } from '../devices/device-errors.js';
 import { ReleaseServiceError } from './release-errors.js';
 import type { ReleaseRepository, TufRole } from './release.repository.js';
@@ -392,14 +392,23 @@ export class ReleaseService {
   }
 
   async list(): Promise<{ releases: ReleaseView[]; root: { version: number; expires: string } | null; targetsVersion: number | null; timestampExpires: string | null }> {
-    const [rows, root, targets, ts] = await Promise.all([this.repo.releases(), this.repo.latest('root'), this.repo.latest('targets'), this.repo.latest('timestamp')]);
-    const releases = rows.map(view).sort((a, b) => compareReleaseVersions(b.version, a.version));
+    const [rows, root, targets, ts] = await Promise.all([this.newestFirst(), this.repo.latest('root'), this.repo.latest('targets'), this.repo.latest('timestamp')]);
+    const releases = rows.map(view);
     return {
       releases,
       root: root === undefined ? null : { version: root.version, expires: new Date(root.expires_at).toISOString() },
       targetsVersion: targets?.version ?? null,
       timestampExpires: ts === undefined ? null : new Date(ts.expires_at).toISOString(),
     };
+  }
+
+  /** Every published release, newest first: what the fleet view compares devices with. */
+  async summaries(): Promise<ReleaseView[]> {
+    return (await this.newestFirst()).map(view);
+  }
+
+  private async newestFirst(): Promise<ReleasesTable[]> {
+    return (await this.repo.releases()).sort((a, b) => compareReleaseVersions(b.version, a.version));
   }
 
   /** The current targets.json (what the next offline signature builds on). */
@@ -414,23 +423,11 @@ export class ReleaseService {
       if (r === undefined) throw new ReleaseServiceError('RELEASE_NOT_FOUND', `No release ${version}; "sightline release ls" lists them.`, { details: { version } });
       return r;
     }
-    const all = await this.repo.releases();
-    const newest = all.sort((a, b) => compareReleaseVersions(b.version, a.version))[0];
+    const newest = (await this.newestFirst())[0];
     if (newest === undefined) throw new ReleaseServiceError('RELEASE_NOT_FOUND', 'No release is published yet; "sightline release publish" first.');
     return newest;
   }
 
-  private agentVersionOf(status: string | null): string | undefined {
-    if (status === null) return undefined;
-    const parsed = deviceApi.heartbeatRequest.safeParse(JSON.parse(status));
-    return parsed.success ? (parsed.data.update?.version ?? parsed.data.agentVersion) : undefined;
-  }
-
-  private floorOf(status: string | null): number {
-    if (status === null) return 0;
-    const parsed = deviceApi.heartbeatRequest.safeParse(JSON.parse(status));
-    return parsed.success ? (parsed.data.update?.securityFloor ?? 0) : 0;
-  }
 
   /**
    * Queues an update job for one device. Anti-rollback (seed point 13): a
@@ -442,13 +439,14 @@ export class ReleaseService {
     const release = await this.pickRelease(version);
     const device = await this.repo.device(project, name);
     if (device === undefined) throw new DeviceError('DEVICE_NOT_FOUND', `No device named "${name}" in project ${project}.`);
-    const floor = this.floorOf(device.status);
+    const reported = reportedSoftware(device.status);
+    const floor = reported.floor ?? 0;
     if (release.security_version < floor) {
       throw new ReleaseServiceError('UPDATE_BELOW_FLOOR', `Release ${release.version} has security version ${release.security_version}, below device ${name}'s anti-rollback floor ${floor}; pick a newer release.`, {
         details: { device: name, version: release.version, securityVersion: release.security_version, floor },
       });
     }
-    const running = this.agentVersionOf(device.status);
+    const running = reported.running;
     if (release.min_agent_version !== null && running !== undefined && isReleaseVersion(running) && compareReleaseVersions(running, release.min_agent_version) < 0) {
       throw new ReleaseServiceError('UPDATE_AGENT_TOO_OLD', `Release ${release.version} needs agent ${release.min_agent_version} or newer; device ${name} runs ${running}. Install an intermediate release first.`, {
         details: { device: name, version: release.version, minAgentVersion: release.min_agent_version, agentVersion: running },
