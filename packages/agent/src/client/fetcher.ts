@@ -1,3 +1,4 @@
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import { Agent, request, type AgentOptions, type RequestOptions } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
@@ -169,30 +170,15 @@ export class HttpsFetcher implements Fetcher {
       if (err !== undefined) settle?.reject(err);
       else if (res !== undefined) settle?.resolve(res);
     };
-    const r = request(
+    const r: ClientRequest = request(
       url,
       { method: 'POST', agent: this.uploads, headers: { accept: 'application/json', 'content-type': req.contentType } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (d: Buffer) => {
-          size += d.length;
-          if (size > req.maxResponseBytes) {
-            finish(
-              new AgentError('RESPONSE_TOO_LARGE', `The control plane's answer to ${url.pathname} exceeds ${req.maxResponseBytes} bytes.`),
-            );
-            r.destroy();
-            return;
-          }
-          chunks.push(d);
-        });
-        res.on('end', () => {
-          finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
+      (res) =>
+        this.readAnswer(res, r, url.pathname, req, (err, answer) => {
+          finish(err, answer);
           // The answer ends the upload: stop sending whatever is left.
-          r.destroy();
-        });
-        res.on('error', (err) => finish(transportError(err, this.base.origin)));
-      },
+          if (answer !== undefined) r.destroy();
+        }),
     );
     const timer = setTimeout(() => {
       r.destroy();
@@ -241,47 +227,7 @@ export class HttpsFetcher implements Fetcher {
         if (err !== undefined) reject(err);
         else if (res !== undefined) resolve(res);
       };
-      const r = request(url, options, (res) => {
-        const declared = Number(res.headers['content-length'] ?? '0');
-        if (declared > req.maxResponseBytes) {
-          finish(
-            new AgentError(
-              'RESPONSE_TOO_LARGE',
-              `The control plane answered ${url.pathname} with ${declared} bytes; the cap is ${req.maxResponseBytes}.`,
-            ),
-          );
-          r.destroy();
-          return;
-        }
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (d: Buffer) => {
-          size += d.length;
-          if (size > req.maxResponseBytes) {
-            finish(
-              new AgentError('RESPONSE_TOO_LARGE', `The control plane's answer to ${url.pathname} exceeds ${req.maxResponseBytes} bytes.`),
-            );
-            r.destroy();
-            return;
-          }
-          const status = res.statusCode ?? 0;
-          if (req.onChunk !== undefined && status >= 200 && status < 300) {
-            try {
-              req.onChunk(d);
-            } catch (err) {
-              finish(err instanceof Error ? err : new Error(String(err)));
-              r.destroy();
-            }
-            return;
-          }
-          chunks.push(d);
-        });
-        res.on('end', () => finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-        res.on('error', (err) => finish(transportError(err, this.base.origin)));
-        res.on('aborted', () =>
-          finish(new AgentError('CONTROL_PLANE_UNREACHABLE', `The connection to ${this.base.origin} closed mid-answer.`)),
-        );
-      });
+      const r: ClientRequest = request(url, options, (res) => this.readAnswer(res, r, url.pathname, req, finish));
       const timer = setTimeout(() => {
         r.destroy();
         finish(new AgentError('CONTROL_PLANE_TIMEOUT', `The control plane did not answer ${url.pathname} within ${req.timeoutMs} ms.`));
@@ -295,6 +241,56 @@ export class HttpsFetcher implements Fetcher {
       req.signal?.addEventListener('abort', onAbort, { once: true });
       r.end(body);
     });
+  }
+
+  /**
+   * Reads one answer under the request's caps (declared and streamed size),
+   * streaming a 2xx body to `onChunk` when given, into `finish`; `r` is
+   * destroyed on a refusal.
+   */
+  private readAnswer(
+    res: IncomingMessage,
+    r: ClientRequest,
+    path: string,
+    req: Pick<FetchRequest, 'maxResponseBytes' | 'onChunk'>,
+    finish: (err: Error | undefined, res?: FetchResponse) => void,
+  ): void {
+    const refuse = (err: Error): void => {
+      finish(err);
+      r.destroy();
+    };
+    const declared = Number(res.headers['content-length'] ?? '0');
+    if (declared > req.maxResponseBytes) {
+      return refuse(
+        new AgentError(
+          'RESPONSE_TOO_LARGE',
+          `The control plane answered ${path} with ${declared} bytes; the cap is ${req.maxResponseBytes}.`,
+        ),
+      );
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.on('data', (d: Buffer) => {
+      size += d.length;
+      if (size > req.maxResponseBytes) {
+        return refuse(new AgentError('RESPONSE_TOO_LARGE', `The control plane's answer to ${path} exceeds ${req.maxResponseBytes} bytes.`));
+      }
+      const status = res.statusCode ?? 0;
+      if (req.onChunk !== undefined && status >= 200 && status < 300) {
+        try {
+          req.onChunk(d);
+        } catch (err) {
+          refuse(err instanceof Error ? err : new Error(String(err)));
+        }
+        return;
+      }
+      chunks.push(d);
+    });
+    res.on('end', () => finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+    res.on('error', (err) => finish(transportError(err, this.base.origin)));
+    res.on('aborted', () =>
+      finish(new AgentError('CONTROL_PLANE_UNREACHABLE', `The connection to ${this.base.origin} closed mid-answer.`)),
+    );
   }
 
   private destroyAgents(): void {
