@@ -321,7 +321,11 @@ export async function benchDevices(
       results.push(step);
       if (TIMELINE) {
         const bySecond = new Map<number, number[]>();
-        for (const [sec, ms] of timeline) bySecond.set(sec, [...(bySecond.get(sec) ?? []), ms]);
+        for (const [sec, ms] of timeline) {
+          const list = bySecond.get(sec);
+          if (list === undefined) bySecond.set(sec, [ms]);
+          else list.push(ms);
+        }
         for (const [sec, list] of [...bySecond].sort((a, b) => a[0] - b[0])) {
           list.sort((a, b) => a - b);
           process.stderr.write(

@@ -321,8 +321,8 @@ export class ControlPlaneFetcher implements Fetcher {
         settle,
       );
     });
+    // Handles the rejection too: a caller that only aborts leaves no unhandled rejection.
     response.catch(settle);
-    response.catch(() => undefined); // a caller that only aborts must not leave an unhandled rejection
     return {
       write: (chunk) => (stream === undefined || stream.closed || stream.destroyed ? false : stream.write(chunk)),
       get writableNeedDrain() {
