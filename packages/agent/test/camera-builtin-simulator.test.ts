@@ -1,4 +1,4 @@
-import { test, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { writeFileSync, mkdtempSync } from 'node:fs';
@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CameraCredentials } from '../src/camera/credentials.js';
 import { findFfmpeg, locateFfmpeg } from '../src/camera/decoder.js';
-import { CameraIngest, type CameraIngestOptions, type CameraState } from '../src/camera/ingest.js';
+import type { CameraIngest, CameraIngestOptions } from '../src/camera/ingest.js';
+import { cameraTestScope, mean, untilState, untilTrue } from './helpers/camera.js';
 import { H264Depacketizer, parseRtp, type AccessUnit } from '../src/camera/rtsp/h264.js';
 import { DEFAULT_RTSP_LIMITS } from '../src/camera/rtsp/limits.js';
 import { RtspReader, type RtspResponse } from '../src/camera/rtsp/message.js';
@@ -37,47 +38,15 @@ if (skip !== undefined) console.log(`# built-in camera simulator tests skipped: 
 const FFPROBE = '/usr/bin/ffprobe';
 const SYSTEM_FFMPEG = '/usr/bin/ffmpeg';
 
-let cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  const now = cleanups.reverse();
-  cleanups = [];
-  for (const c of now) await c().catch(() => undefined);
-});
+const scope = cameraTestScope();
 
 async function sim(options: Partial<BuiltinSimulatorOptions> = {}): Promise<BuiltinCameraServer> {
   const s = await startBuiltinCameraServer({ file: PAN, ...options });
-  cleanups.push(() => s.stop());
+  scope.defer(() => s.stop());
   return s;
 }
 
-function ingest(options: CameraIngestOptions): CameraIngest {
-  const i = new CameraIngest(options);
-  cleanups.push(() => i.stop());
-  i.start();
-  return i;
-}
-
-async function until(label: string, pred: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${label}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-async function untilState(i: CameraIngest, state: CameraState, timeoutMs = 10_000): Promise<void> {
-  await until(
-    `state ${state} (now ${i.status().state}, ${i.status().lastError?.code ?? 'no error'})`,
-    () => i.status().state === state,
-    timeoutMs,
-  );
-}
-
-function mean(b: Buffer): number {
-  let s = 0;
-  for (let i = 0; i < b.length; i += 97) s += b[i] ?? 0;
-  return s / Math.ceil(b.length / 97);
-}
+const ingest = (options: CameraIngestOptions): CameraIngest => scope.ingest(options);
 
 function run(cmd: string, args: string[], timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -110,7 +79,7 @@ class RawClient {
     this.socket.on('data', (d: Buffer) => this.reader.push(d));
     this.socket.on('close', () => (this.closed = true));
     this.socket.on('error', () => undefined);
-    cleanups.push(() => Promise.resolve(void this.socket.destroy()));
+    scope.defer(() => Promise.resolve(void this.socket.destroy()));
   }
 
   async request(method: string, uri: string, headers: Record<string, string> = {}): Promise<RtspResponse> {
@@ -118,7 +87,11 @@ class RawClient {
     const lines = [`${method} ${uri} RTSP/1.0`, `CSeq: ${cseq}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
     this.socket.write(`${lines.join('\r\n')}\r\n\r\n`);
     let reply: RtspResponse | undefined;
-    await until(`reply to ${method}`, () => (reply = this.replies.find((r) => r.headers.get('cseq') === String(cseq))) !== undefined, 5000);
+    await untilTrue(
+      `reply to ${method}`,
+      () => (reply = this.replies.find((r) => r.headers.get('cseq') === String(cseq))) !== undefined,
+      5000,
+    );
     assert.ok(reply);
     return reply;
   }
@@ -131,7 +104,7 @@ test(
     assert.equal(await chooseSimulatorEngine({ python: '/nonexistent/python3' }), 'builtin');
     assert.equal(await chooseSimulatorEngine({ engine: 'builtin' }), 'builtin');
     const s = await startCameraSimulator({ file: STREET, engine: 'builtin' });
-    cleanups.push(() => s.stop());
+    scope.defer(() => s.stop());
     assert.equal(s.engine, 'builtin');
     assert.match(s.url, /^rtsp:\/\/127\.0\.0\.1:\d+\/stream$/);
     const cam = ingest({ source: { url: s.url }, width: 384, height: 288 });
@@ -277,7 +250,7 @@ test('two clients at once both get frames; the source ffmpeg is one process', { 
   const s = await sim({ file: STREET });
   const a = ingest({ source: { url: s.url }, width: 96, height: 72 });
   const b = ingest({ source: { url: s.url }, width: 192, height: 144 });
-  await until('frames on both', () => a.status().framesDelivered >= 10 && b.status().framesDelivered >= 10, 15_000);
+  await untilTrue('frames on both', () => a.status().framesDelivered >= 10 && b.status().framesDelivered >= 10, 15_000);
   assert.equal(s.stats().sessions, 2);
   assert.equal(s.stats().playing, 2);
   assert.equal(s.ffmpegPids.length, 1);
@@ -286,7 +259,7 @@ test('two clients at once both get frames; the source ffmpeg is one process', { 
   assert.equal(fa?.data.length, 96 * 72 * 3);
   assert.equal(fb?.data.length, 192 * 144 * 3);
   await a.stop();
-  await until('one session left after TEARDOWN', () => s.stats().sessions === 1, 5000);
+  await untilTrue('one session left after TEARDOWN', () => s.stats().sessions === 1, 5000);
 });
 
 test(
@@ -329,7 +302,7 @@ test(
     assert.equal(play.status, 200);
     const info = /seq=(\d+);rtptime=(\d+)/.exec(play.headers.get('rtp-info') ?? '');
     assert.ok(info, play.headers.get('rtp-info'));
-    await until('3 s of RTP', () => c.rtp.length > 0, 5000);
+    await untilTrue('3 s of RTP', () => c.rtp.length > 0, 5000);
     await new Promise((r) => setTimeout(r, 3000));
     const packets = c.rtp.map((p) => parseRtp(p));
     assert.equal(packets[0]?.sequence, Number(info[1]), 'RTP-Info seq is the first packet');
@@ -371,10 +344,10 @@ test(
     const url = s.url;
     const a = new RawClient(url);
     a.socket.write('OPTIONS * RTSP/1.0\r\n\r\n');
-    await until('400', () => a.replies.some((r) => r.status === 400), 3000);
+    await untilTrue('400', () => a.replies.some((r) => r.status === 400), 3000);
     const b = new RawClient(url);
     b.socket.write(`OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nX-Big: ${'x'.repeat(10_000)}\r\n\r\n`);
-    await until('closed after an oversize header', () => b.closed, 3000);
+    await untilTrue('closed after an oversize header', () => b.closed, 3000);
     assert.equal(b.replies[0]?.status, 400);
     const c = new RawClient(url);
     const d = new RawClient(url);
@@ -382,7 +355,7 @@ test(
     assert.equal((await c.request('SETUP', `${url}/trackID=0`, transport)).status, 200);
     assert.equal((await d.request('SETUP', `${url}/trackID=0`, transport)).status, 503);
     // No request for longer than the 1 s timeout: the session ends, and its connection.
-    await until('session timed out', () => s.stats().sessions === 0 && c.closed, 5000);
+    await untilTrue('session timed out', () => s.stats().sessions === 0 && c.closed, 5000);
     assert.equal((await d.request('SETUP', `${url}/trackID=0`, transport)).status, 200);
   },
 );
@@ -444,7 +417,7 @@ test(
     // Through a loop of the 15 s clip would take too long here; the 5 s street clip loops in the next check.
     const s2 = await sim({ ffmpegPath: bundled.path, file: STREET });
     const cam2 = ingest({ source: { url: s2.url }, width: 64, height: 48, ffmpegPath: bundled.path });
-    await until('frames past the first loop of the 5 s clip', () => cam2.status().framesDelivered >= 65, 15_000);
+    await untilTrue('frames past the first loop of the 5 s clip', () => cam2.status().framesDelivered >= 65, 15_000);
     assert.equal(s2.ffmpegPids.length, 1, 'ffmpeg loops the clip without restarting');
   },
 );

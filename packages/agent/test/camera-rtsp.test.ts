@@ -1,4 +1,4 @@
-import { test, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
@@ -7,7 +7,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { CameraCredentials } from '../src/camera/credentials.js';
 import { ffmpegSpeaksFpsMode, findFfmpeg, locateFfmpeg } from '../src/camera/decoder.js';
-import { CameraIngest, type CameraIngestOptions, type CameraState } from '../src/camera/ingest.js';
+import type { CameraIngest, CameraIngestOptions } from '../src/camera/ingest.js';
+import { cameraTestScope, mean, untilState, untilTrue } from './helpers/camera.js';
 import {
   gstreamerAvailable,
   startCameraSimulator,
@@ -33,51 +34,18 @@ function skipReason(): string | undefined {
 const skip = skipReason();
 if (skip !== undefined) console.log(`# camera RTSP tests skipped: ${skip}`);
 
-// Each test stops what it started, so that one test's streams do not load the next.
-let cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  const now = cleanups.reverse();
-  cleanups = [];
-  for (const c of now) await c().catch(() => undefined);
-});
+const scope = cameraTestScope();
 
 async function sim(options: Omit<SimulatorOptions, 'file'> & { file?: string }): Promise<CameraSimulator> {
   const s = await startCameraSimulator({ file: STREET, ...options });
-  cleanups.push(() => s.stop());
+  scope.defer(() => s.stop());
   return s;
 }
 
-function ingest(options: CameraIngestOptions): CameraIngest {
-  const i = new CameraIngest(options);
-  cleanups.push(() => i.stop());
-  i.start();
-  return i;
-}
-
-async function until(label: string, pred: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${label}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-async function untilState(i: CameraIngest, state: CameraState, timeoutMs = 10_000): Promise<void> {
-  await until(
-    `state ${state} (now ${i.status().state}, ${i.status().lastError?.code ?? 'no error'})`,
-    () => i.status().state === state,
-    timeoutMs,
-  );
-}
+const ingest = (options: CameraIngestOptions): CameraIngest => scope.ingest(options);
 
 function procText(pid: number, what: 'cmdline' | 'environ'): string {
   return readFileSync(`/proc/${pid}/${what}`).toString('latin1').split('\0').join(' ');
-}
-
-function mean(b: Buffer): number {
-  let s = 0;
-  for (let i = 0; i < b.length; i += 97) s += b[i] ?? 0;
-  return s / Math.ceil(b.length / 97);
 }
 
 test('plain RTSP: frames at the requested size, a plausible frame rate, flagged insecure', { skip }, async (t) => {
@@ -184,7 +152,7 @@ test('the camera goes away: backoff; it comes back on the same port: frames resu
   const second = await sim({ port });
   assert.equal(second.url, first.url);
   await untilState(cam, 'connected', 10_000);
-  await until('new frames', () => cam.status().framesDelivered > before + 5, 5000);
+  await untilTrue('new frames', () => cam.status().framesDelivered > before + 5, 5000);
   assert.ok(cam.status().reconnects >= 2, `reconnects ${cam.status().reconnects}`);
   t.diagnostic(`back after ${cam.status().reconnects} reconnect attempts`);
 });
@@ -231,7 +199,7 @@ test('file:// source: ffmpeg reads the clip itself, looping, at the requested si
   assert.ok(f, JSON.stringify(cam.status().lastError));
   assert.equal(f.data.length, 96 * 72 * 3);
   assert.equal(cam.status().secure, true);
-  await until('a few frames', () => cam.status().framesDelivered >= 10, 5000);
+  await untilTrue('a few frames', () => cam.status().framesDelivered >= 10, 5000);
 });
 
 test('npm-only install: with no ffmpeg on PATH the bundled static ffmpeg is found and decodes an RTSPS stream', { skip }, async (t) => {
