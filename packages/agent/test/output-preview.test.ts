@@ -4,10 +4,9 @@ import { createHash } from 'node:crypto';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { request } from 'node:https';
 import { connect } from 'node:tls';
-import { previewApi, type appsApi } from '@sightline/protocol';
+import { previewApi } from '@sightline/protocol';
 import { startTestServer, type TestServer } from '../../server/test/harness.js';
-import { buildPackage, publisherKey, push, registerDevice } from '../../server/test/packages-publish.js';
-import { privacyBlurManifest } from '../../protocol/src/api/app-manifest.fixture.js';
+import { runningPrivacyBlur } from '../../server/test/packages-publish.js';
 import { DeviceClient } from '../src/client/device-client.js';
 import { HttpsFetcher } from '../src/client/fetcher.js';
 import { OutputHub } from '../src/output/hub.js';
@@ -85,29 +84,7 @@ test(
     let ticker: NodeJS.Timeout | undefined;
     try {
       const admin = await s.adminToken();
-      const key = publisherKey();
-      assert.equal(
-        (await push(s, admin, await buildPackage(s, admin, key.key, 'code', 'privacy-blur', '0.1.0', { 'app.js': '"blur"' }))).status,
-        201,
-      );
-      assert.equal(
-        (await push(s, admin, await buildPackage(s, admin, key.key, 'model', 'blazeface', '1.0.0', { 'model.onnx': '"onnx"' }))).status,
-        201,
-      );
-      assert.equal((await s.call('POST', `${base}/cameras`, { name: 'door', url: 'rtsps://cam.example/door' }, admin)).status, 201);
-      const edge = await registerDevice(s, admin, 'edge-a');
-      const dep = await s.call<{ app: { instanceId: string } }>(
-        'POST',
-        `${base}/apps`,
-        { manifest: privacyBlurManifest(0.75), device: 'edge-a', overrides: { cameras: { camera: 'door' } } },
-        admin,
-      );
-      assert.equal(dep.status, 201, JSON.stringify(dep.body));
-      const instanceId = dep.body.app.instanceId;
-      for (const stage of ['downloading', 'verifying', 'starting', 'running'] as const) {
-        const report: appsApi.AppStatusReport = { revision: 1, stage };
-        assert.equal((await edge.call('POST', `/device/v1/apps/${instanceId}/status`, report)).status, 204);
-      }
+      const { edge, instanceId } = await runningPrivacyBlur(s, admin, 'edge-a');
       assert.equal((await s.call('PUT', '/api/v1/projects/default/settings', { outputPreview: true }, admin)).status, 200);
 
       // The agent's side: its mTLS client (pinned), the hub its apps publish to, and the relay.

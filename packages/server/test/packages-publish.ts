@@ -6,6 +6,7 @@ import { generatePackageSigningKey, loadPackageSigningKey, signPackageManifest }
 import { deviceApi, type appsApi } from '@sightline/protocol';
 import { deviceCall, keyAndCsr } from './device-client.js';
 import type { TestServer } from './harness.js';
+import { privacyBlurManifest } from '../../protocol/src/api/app-manifest.fixture.js';
 
 /** A publisher's key pair, as `sightline signing-key create` makes one. */
 export function publisherKey(): { key: KeyObject; publicKey: string; keyId: string } {
@@ -34,13 +35,22 @@ export function codeDescriptor(name: string, version: string, extra: Record<stri
     inputs: { video_in: { type: 'video' } },
     outputs: { video_out: { type: 'video' } },
     models: { face: { package: 'blazeface' } },
-    parameters: { threshold: { type: 'number', default: 0.75, min: 0, max: 1, overridable: true }, tile: { type: 'boolean', default: false } },
+    parameters: {
+      threshold: { type: 'number', default: 0.75, min: 0, max: 1, overridable: true },
+      tile: { type: 'boolean', default: false },
+    },
     ...extra,
   };
 }
 
 export function modelDescriptor(name: string, version: string): Record<string, unknown> {
-  return { name, version, file: 'model.onnx', input: { name: 'input', shape: [1, 256, 256, 3], layout: 'NHWC' }, outputs: ['boxes', 'scores'] };
+  return {
+    name,
+    version,
+    file: 'model.onnx',
+    input: { name: 'input', shape: [1, 256, 256, 3], layout: 'NHWC' },
+    outputs: ['boxes', 'scores'],
+  };
 }
 
 export interface Built {
@@ -76,19 +86,22 @@ export async function buildPackage(
 }
 
 export async function push(s: TestServer, token: string, built: Pick<Built, 'manifestB64' | 'signature'>) {
-  return s.call<{ package: { name: string; version: string; keyId: string; signer: string | null; bytes: number }; error: { code: string; details?: { path?: string } } }>(
-    'POST',
-    '/api/v1/projects/default/packages',
-    { manifestB64: built.manifestB64, signature: built.signature },
-    token,
-  );
+  return s.call<{
+    package: { name: string; version: string; keyId: string; signer: string | null; bytes: number };
+    error: { code: string; details?: { path?: string } };
+  }>('POST', '/api/v1/projects/default/packages', { manifestB64: built.manifestB64, signature: built.signature }, token);
 }
 
 export interface RegisteredDevice {
   name: string;
   caPem: string;
   identity: { cert: string; key: string };
-  call<T = Record<string, unknown>>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: T }>;
+  call<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: T }>;
 }
 
 /** Provisions a device through the API and registers it over mTLS, as the agent does. */
@@ -99,9 +112,16 @@ export async function registerDevice(s: TestServer, admin: string, name: string)
   d.addPassphrase(prov.body.passphrase);
   const a = deviceApi.provisioningArchive.parse(JSON.parse(await d.decrypt(Buffer.from(prov.body.archive, 'base64'), 'text')));
   const { csrPem, keyPem } = await keyAndCsr(name);
-  const reg = await deviceCall<{ certPem: string }>(s.port, a.caPem, { cert: a.provisioning.certPem, key: a.provisioning.keyPem }, 'POST', '/device/v1/register', {
-    csrPem,
-  });
+  const reg = await deviceCall<{ certPem: string }>(
+    s.port,
+    a.caPem,
+    { cert: a.provisioning.certPem, key: a.provisioning.keyPem },
+    'POST',
+    '/device/v1/register',
+    {
+      csrPem,
+    },
+  );
   assert.equal(reg.status, 200, JSON.stringify(reg.body));
   const identity = { cert: reg.body.certPem, key: keyPem };
   return {
@@ -110,4 +130,41 @@ export async function registerDevice(s: TestServer, admin: string, name: string)
     identity,
     call: (method, path, body, headers) => deviceCall(s.port, a.caPem, identity, method, path, body, headers),
   };
+}
+
+/**
+ * What output-preview tests start from: privacy-blur and its model published
+ * (stand-in files), a camera, `device` registered, the app deployed to it and
+ * reported running by the test's device.
+ */
+export async function runningPrivacyBlur(
+  s: TestServer,
+  admin: string,
+  device: string,
+): Promise<{ edge: RegisteredDevice; instanceId: string }> {
+  const base = '/api/v1/projects/default';
+  const key = publisherKey();
+  assert.equal(
+    (await push(s, admin, await buildPackage(s, admin, key.key, 'code', 'privacy-blur', '0.1.0', { 'app.js': '"blur"' }))).status,
+    201,
+  );
+  assert.equal(
+    (await push(s, admin, await buildPackage(s, admin, key.key, 'model', 'blazeface', '1.0.0', { 'model.onnx': '"onnx"' }))).status,
+    201,
+  );
+  assert.equal((await s.call('POST', `${base}/cameras`, { name: 'door', url: 'rtsps://cam.example/door' }, admin)).status, 201);
+  const edge = await registerDevice(s, admin, device);
+  const dep = await s.call<{ app: { instanceId: string } }>(
+    'POST',
+    `${base}/apps`,
+    { manifest: privacyBlurManifest(0.75), device, overrides: { cameras: { camera: 'door' } } },
+    admin,
+  );
+  assert.equal(dep.status, 201, JSON.stringify(dep.body));
+  const instanceId = dep.body.app.instanceId;
+  for (const stage of ['downloading', 'verifying', 'starting', 'running'] as const) {
+    const report: appsApi.AppStatusReport = { revision: 1, stage };
+    assert.equal((await edge.call('POST', `/device/v1/apps/${instanceId}/status`, report)).status, 204);
+  }
+  return { edge, instanceId };
 }

@@ -2,11 +2,10 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:https';
 import type { ClientRequest, IncomingMessage } from 'node:http';
-import { deviceApi, previewApi, type appsApi } from '@sightline/protocol';
+import { deviceApi, previewApi } from '@sightline/protocol';
 import { engines, startTestServer, type TestServer } from './harness.js';
-import { buildPackage, publisherKey, push, registerDevice, type RegisteredDevice } from './packages-publish.js';
+import { registerDevice, runningPrivacyBlur, type RegisteredDevice } from './packages-publish.js';
 import { signIn } from './users.js';
-import { privacyBlurManifest } from '../../protocol/src/api/app-manifest.fixture.js';
 
 interface Err {
   error: { code: string; message: string };
@@ -121,29 +120,7 @@ for (const engine of await engines()) {
     before(async () => {
       s = await startTestServer({ engine });
       admin = await s.adminToken();
-      const key = publisherKey();
-      assert.equal(
-        (await push(s, admin, await buildPackage(s, admin, key.key, 'code', 'privacy-blur', '0.1.0', { 'app.js': '"blur"' }))).status,
-        201,
-      );
-      assert.equal(
-        (await push(s, admin, await buildPackage(s, admin, key.key, 'model', 'blazeface', '1.0.0', { 'model.onnx': '"onnx"' }))).status,
-        201,
-      );
-      assert.equal((await s.call('POST', `${base}/cameras`, { name: 'door', url: 'rtsps://cam.example/door' }, admin)).status, 201);
-      edge = await registerDevice(s, admin, 'edge-p');
-      const dep = await s.call<{ app: { instanceId: string } }>(
-        'POST',
-        `${base}/apps`,
-        { manifest: privacyBlurManifest(0.75), device: 'edge-p', overrides: { cameras: { camera: 'door' } } },
-        admin,
-      );
-      assert.equal(dep.status, 201, JSON.stringify(dep.body));
-      instanceId = dep.body.app.instanceId;
-      for (const stage of ['downloading', 'verifying', 'starting', 'running'] as const) {
-        const report: appsApi.AppStatusReport = { revision: 1, stage };
-        assert.equal((await edge.call('POST', `/device/v1/apps/${instanceId}/status`, report)).status, 204);
-      }
+      ({ edge, instanceId } = await runningPrivacyBlur(s, admin, 'edge-p'));
       const app = await s.call<{ app: { outputs: string[]; stage: string } }>('GET', `${base}/apps/${instanceId}`, undefined, admin);
       assert.deepEqual([app.body.app.stage, app.body.app.outputs], ['running', ['out']]);
       previewPath = `${base}/devices/edge-p/apps/${instanceId}/outputs/out/preview`;
