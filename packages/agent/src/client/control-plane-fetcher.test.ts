@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { AgentError } from '../errors.js';
+import { rejectsWith } from '../../test/helpers/agent-errors.js';
 import { FakeControlPlane } from '../../test/helpers/fake-control-plane.js';
 import { createCa, issue, type Leaf, type TestCa } from '../../test/helpers/pki.js';
 import { ControlPlaneFetcher } from './control-plane-fetcher.js';
@@ -75,14 +75,6 @@ const get = (path: string, channel: FetchRequest['channel'] = 'control', timeout
   channel,
 });
 
-async function rejectsWith(p: Promise<unknown>, code: string): Promise<AgentError> {
-  let caught: unknown;
-  await assert.rejects(p, (err: unknown) => {
-    caught = err;
-    return err instanceof AgentError && err.code === code;
-  });
-  return caught as AgentError;
-}
 
 test('a long-poll and many other requests run at once on ONE connection (HTTP/2 streams)', async () => {
   const srv = await h2Server(cp.serverLeaf, cp.ca, (req, res) => {

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { AgentError, ControlPlaneError } from '../errors.js';
+import { ControlPlaneError } from '../errors.js';
+import { rejectsWith } from '../../test/helpers/agent-errors.js';
 import { FakeControlPlane } from '../../test/helpers/fake-control-plane.js';
 import { createCa, issue, sha256Hex, type Leaf, type TestCa } from '../../test/helpers/pki.js';
 import { DeviceClient } from './device-client.js';
@@ -55,14 +56,6 @@ const get = (path = '/device/v1/desired-state?wait=0'): FetchRequest => ({
   channel: 'control',
 });
 
-async function rejectsWith(p: Promise<unknown>, code: string): Promise<AgentError> {
-  let caught: unknown;
-  await assert.rejects(p, (err: unknown) => {
-    caught = err;
-    return err instanceof AgentError && err.code === code;
-  });
-  return caught as AgentError;
-}
 
 test('a server whose certificate is not the pinned one is refused with SERVER_PIN_MISMATCH before any request is sent', async () => {
   // Same CA, other certificate: chain-valid, but not the pinned one.
