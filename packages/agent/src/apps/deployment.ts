@@ -56,6 +56,7 @@ export async function withStage<T>(
   const ctl = new AbortController();
   const onParent = (): void => ctl.abort();
   parent.addEventListener('abort', onParent, { once: true });
+  if (parent.aborted) ctl.abort();
   const timer = new AbortController();
   let timedOut = false;
   const expiry = clock.sleep(seconds * 1000, timer.signal).then(() => {

@@ -7,6 +7,7 @@ import type { DecoderProcess, Spawner } from './decoder.js';
 import { ffmpegArgs } from './decoder.js';
 import { CameraIngest, type CameraStatus } from './ingest.js';
 import { CameraCredentials } from './credentials.js';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** A clock that moves only when told; sleepers wake in order. */
 class ManualClock implements Clock {
@@ -261,4 +262,16 @@ test('pooled frames: one a reader keeps is never overwritten, released ones are 
   assert.equal(last?.data[0], 59);
   kept.release();
   await ingest.stop();
+});
+
+test('stopped while ffmpeg is still being asked its version: stop() returns and no ffmpeg is left running', async () => {
+  // The real spawner: only it asks ffmpeg's version and sets up the stdout socket (both awaited before ffmpeg starts).
+  const clip = fileURLToPath(new URL('../../test/fixtures/video/pan-messi.mp4', import.meta.url));
+  const ingest = new CameraIngest({ source: { url: pathToFileURL(clip).href }, width: 64, height: 48 });
+  ingest.start();
+  const stopped = ingest.stop().then(() => 'stopped' as const);
+  const timedOut = new Promise<'hung'>((r) => setTimeout(() => r('hung'), 10_000).unref());
+  assert.equal(await Promise.race([stopped, timedOut]), 'stopped', 'stop() waited on an attempt that missed the abort');
+  assert.equal(ingest.status().state, 'stopped');
+  assert.deepEqual(ingest.decoderPids, [], 'an ffmpeg was started after the stop');
 });

@@ -420,7 +420,10 @@ export class CameraIngest {
     const local = new AbortController();
     const onAbort = (): void => local.abort();
     signal.addEventListener('abort', onAbort, { once: true });
+    // Stopped while ffmpeg's version was asked or its socket was set up: the abort event has been and gone.
+    if (signal.aborted) local.abort();
     try {
+      if (local.signal.aborted) return new CameraError('CAMERA_UNREACHABLE', 'Stopped.');
       if (resolved.kind === 'file') {
         decoder.start();
       } else {

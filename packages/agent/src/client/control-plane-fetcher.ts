@@ -126,6 +126,7 @@ export class ControlPlaneFetcher implements Fetcher {
     // A cancelled request stops waiting; the dial itself goes on for the others.
     return new Promise((resolve, reject) => {
       const onAbort = (): void => reject(aborted());
+      if (signal.aborted) return onAbort();
       signal.addEventListener('abort', onAbort, { once: true });
       this.connecting?.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
     });

@@ -89,6 +89,7 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
       signal?.removeEventListener('abort', done);
       resolve();
     }
+    if (signal?.aborted === true) return done();
     signal?.addEventListener('abort', done, { once: true });
   });
 }

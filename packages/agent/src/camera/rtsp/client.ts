@@ -284,7 +284,9 @@ export class RtspConnection {
     });
 
     const conn = new RtspConnection(socket, options, limits);
-    signal?.addEventListener('abort', () => conn.fail(closedOnPurpose()), { once: true });
+    // Aborted between the connect and this line: the listener below would never run.
+    if (options.signal?.aborted === true) conn.fail(closedOnPurpose());
+    else signal?.addEventListener('abort', () => conn.fail(closedOnPurpose()), { once: true });
     return conn;
   }
 
