@@ -112,7 +112,7 @@ export function specSize(spec: TensorSpec): { width: number; height: number } {
 /**
  * Turns (part of) an RGB24 frame into a model's float input tensor in one
  * pass: crop, resize (bilinear), letterbox, normalise, reorder channels and
- * layout. About 1 ms for 768x576 → 256x256 on one core here, so the agent
+ * layout. About 0.9 ms for 640x480 → 256x256 on one core here, so the agent
  * keeps full-size frames (the app needs them to blur and show) and resizes in
  * the app instead of asking ffmpeg for a second, model-sized stream.
  *
@@ -131,7 +131,7 @@ export function toTensor(frame: FrameData, spec: TensorSpec, options: ToTensorOp
   const data = options.out ?? new Float32Array(size);
   if (data.length !== size) throw new SdkError('MODEL_INPUT_INVALID', `options.out must hold ${size} floats.`);
   const [lo, hi] = spec.range ?? [0, 1];
-  const transform = resample(frame, spec, options, data, (hi - lo) / 255, lo);
+  const transform = resample(frame, spec, options, data, (hi - lo) / 255, lo, false);
   return { data, width: W, height: H, transform };
 }
 
@@ -168,20 +168,27 @@ export function toTensorBytes(
   const size = W * H * 3;
   const data = options.out ?? new Uint8Array(size);
   if (data.length !== size) throw new SdkError('MODEL_INPUT_INVALID', `options.out must hold ${size} bytes.`);
-  // A clamped view rounds each stored value to the nearest byte.
-  const clamped = new Uint8ClampedArray(data.buffer, data.byteOffset, data.length);
-  const transform = resample(frame, spec, options, clamped, 1, 0);
+  const transform = resample(frame, spec, options, data, 1, 0, true);
   return { data, width: W, height: H, transform };
 }
 
-/** Crop, bilinear resize, letterbox, `value * k + lo`, channel order and layout, into `data`. */
+/**
+ * Crop, bilinear resize, letterbox, `value * k + lo`, channel order and
+ * layout, into `data`. The padding is filled first, then only the picture's
+ * rectangle is computed, with the taps of each column worked out once and no
+ * branch in the inner loop (0.9–1.0 ms for 640x480 → 256x256 here, was
+ * 1.5–1.7 ms with the padding and layout tested per pixel). Bytes
+ * (`round`) are rounded to the nearest value: bilinear weights sum to one, so
+ * a byte stays within 0..255.
+ */
 function resample(
   frame: FrameData,
   spec: TensorSpec,
   options: Omit<ToTensorOptions, 'out'>,
-  data: Float32Array | Uint8ClampedArray,
+  data: Float32Array | Uint8Array,
   k: number,
   lo: number,
+  round: boolean,
 ): Transform {
   const { width: W, height: H } = specSize(spec);
   const region = options.region ?? { x: 0, y: 0, width: frame.width, height: frame.height };
@@ -203,12 +210,18 @@ function resample(
   }
   const padX = Math.floor((W - cw) / 2);
   const padY = Math.floor((H - ch) / 2);
-  const padOut = (options.padValue ?? 0) * k + lo;
-  const bgr = spec.color === 'BGR';
-  const nchw = spec.layout === 'NCHW';
+  const pad = (options.padValue ?? 0) * k + lo;
+  if (cw < W || ch < H) data.fill(round ? Math.round(pad) : pad);
+  // Where a pixel's channels go: NHWC interleaves them, NCHW puts each in its plane; BGR swaps red and blue.
   const plane = W * H;
+  const pixStep = spec.layout === 'NCHW' ? 1 : 3;
+  const chStep = spec.layout === 'NCHW' ? plane : 1;
+  const [oR, oB] = spec.color === 'BGR' ? [2 * chStep, 0] : [0, 2 * chStep];
+  const oG = chStep;
+  // Rounding to the nearest byte is adding a half before truncation (`| 0`); floats keep their value.
+  const half = round ? 0.5 : 0;
 
-  // Bilinear source taps per output column and row, inside the region.
+  // Bilinear source taps per output column, inside the region.
   const x0 = new Int32Array(cw);
   const x1 = new Int32Array(cw);
   const wx = new Float32Array(cw);
@@ -221,51 +234,57 @@ function resample(
   }
   const stride = frame.width * 3;
   const src = frame.data;
-  for (let oy = 0; oy < H; oy++) {
-    const inside = oy >= padY && oy < padY + ch;
-    let r0 = 0;
-    let r1 = 0;
-    let wy = 0;
-    if (inside) {
-      const sy = Math.min(rh - 1, Math.max(0, (oy - padY + 0.5) / scaleY - 0.5));
-      const f = Math.floor(sy);
-      r0 = (ry + f) * stride;
-      r1 = (ry + Math.min(rh - 1, f + 1)) * stride;
-      wy = sy - f;
-    }
-    for (let ox = 0; ox < W; ox++) {
-      let r = padOut;
-      let g = padOut;
-      let b = padOut;
-      const cx = ox - padX;
-      if (inside && cx >= 0 && cx < cw) {
-        const a0 = r0 + x0[cx]!;
-        const a1 = r0 + x1[cx]!;
-        const b0 = r1 + x0[cx]!;
-        const b1 = r1 + x1[cx]!;
-        const fx = wx[cx]!;
-        const w00 = (1 - fx) * (1 - wy);
-        const w01 = fx * (1 - wy);
-        const w10 = (1 - fx) * wy;
-        const w11 = fx * wy;
-        r = (src[a0]! * w00 + src[a1]! * w01 + src[b0]! * w10 + src[b1]! * w11) * k + lo;
-        g = (src[a0 + 1]! * w00 + src[a1 + 1]! * w01 + src[b0 + 1]! * w10 + src[b1 + 1]! * w11) * k + lo;
-        b = (src[a0 + 2]! * w00 + src[a1 + 2]! * w01 + src[b0 + 2]! * w10 + src[b1 + 2]! * w11) * k + lo;
-      }
-      if (bgr) [r, b] = [b, r];
-      const p = oy * W + ox;
-      if (nchw) {
-        data[p] = r;
-        data[plane + p] = g;
-        data[2 * plane + p] = b;
-      } else {
-        data[p * 3] = r;
-        data[p * 3 + 1] = g;
-        data[p * 3 + 2] = b;
-      }
-    }
+  for (let cy = 0; cy < ch; cy++) {
+    const sy = Math.min(rh - 1, Math.max(0, (cy + 0.5) / scaleY - 0.5));
+    const f = Math.floor(sy);
+    const r0 = (ry + f) * stride;
+    const r1 = (ry + Math.min(rh - 1, f + 1)) * stride;
+    const wy = sy - f;
+    // Vertical weights folded with the range mapping: value = (top * (1 - wy) + bottom * wy) * k + lo.
+    const ky0 = (1 - wy) * k;
+    const ky1 = wy * k;
+    const add = lo + half;
+    const o = ((padY + cy) * W + padX) * pixStep;
+    if (round) bilinearRow(src, data, r0, r1, x0, x1, wx, cw, o, pixStep, oR, oG, oB, ky0, ky1, add, true);
+    else bilinearRow(src, data, r0, r1, x0, x1, wx, cw, o, pixStep, oR, oG, oB, ky0, ky1, add, false);
   }
   return { sx: 1 / scaleX, sy: 1 / scaleY, tx: rx - padX / scaleX, ty: ry - padY / scaleY };
+}
+
+/** One output row of {@link resample}: `cw` pixels from source rows `r0`/`r1`, written from `o` on. */
+function bilinearRow(
+  src: Uint8Array,
+  data: Float32Array | Uint8Array,
+  r0: number,
+  r1: number,
+  x0: Int32Array,
+  x1: Int32Array,
+  wx: Float32Array,
+  cw: number,
+  o: number,
+  pixStep: number,
+  oR: number,
+  oG: number,
+  oB: number,
+  ky0: number,
+  ky1: number,
+  add: number,
+  truncate: boolean,
+): void {
+  for (let cx = 0; cx < cw; cx++, o += pixStep) {
+    const fx = wx[cx]!;
+    const gx = 1 - fx;
+    const a0 = r0 + x0[cx]!;
+    const a1 = r0 + x1[cx]!;
+    const b0 = r1 + x0[cx]!;
+    const b1 = r1 + x1[cx]!;
+    const r = (src[a0]! * gx + src[a1]! * fx) * ky0 + (src[b0]! * gx + src[b1]! * fx) * ky1 + add;
+    const g = (src[a0 + 1]! * gx + src[a1 + 1]! * fx) * ky0 + (src[b0 + 1]! * gx + src[b1 + 1]! * fx) * ky1 + add;
+    const b = (src[a0 + 2]! * gx + src[a1 + 2]! * fx) * ky0 + (src[b0 + 2]! * gx + src[b1 + 2]! * fx) * ky1 + add;
+    data[o + oR] = truncate ? r | 0 : r;
+    data[o + oG] = truncate ? g | 0 : g;
+    data[o + oB] = truncate ? b | 0 : b;
+  }
 }
 
 /**
