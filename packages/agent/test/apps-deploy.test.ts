@@ -335,6 +335,37 @@ test('compromised integrity stops every instance', async () => {
   assert.deepEqual(await m.apply([app], 'compromised'), [], 'and nothing starts while compromised');
 });
 
+test('a model runner that dies is started again, and the app that uses it is restarted onto the new one', async () => {
+  const { m } = manager('runner-dies');
+  const app = privacyBlurApp({ instanceId: 'inst-runner', revision: 1, code: pkgs.code, model: pkgs.model });
+  await m.apply([app], 'verified');
+  const frames = (): number => last('inst-runner')?.nodes?.[0]?.metrics?.frames ?? 0;
+  await waitFor(() => frames() > 0, 120_000, 'blurred frames');
+  const before = m.list()[0]!;
+  const runnerPid = before.modelPids.face;
+  assert.ok(runnerPid !== undefined);
+  const appPid = before.pids[0];
+  process.kill(runnerPid, 'SIGKILL');
+  await waitFor(
+    () => {
+      const now = m.list()[0];
+      return now !== undefined && now.modelPids.face !== undefined && now.modelPids.face !== runnerPid && now.pids[0] !== appPid;
+    },
+    60_000,
+    'a new model runner and a restarted app',
+  );
+  // Frames flow again, through the new runner.
+  const atRestart = frames();
+  await waitFor(() => frames() > atRestart + 5, 60_000, 'frames through the new runner');
+  // The instance's log (shipped to its log group) says what happened.
+  const said = (re: RegExp) => (): boolean => re.test(JSON.stringify(cp.logs));
+  await waitFor(said(/\[face\] the model runner stopped \(SIGKILL\); starting it again/), 30_000, 'the runner death in the app log');
+  await waitFor(said(/\[face\] the model runner is back/), 30_000, 'the runner restart in the app log');
+  assert.equal(last('inst-runner')?.stage, 'running');
+  assert.throws(() => process.kill(runnerPid, 0), 'the old runner is gone');
+  assert.throws(() => process.kill(appPid ?? -1, 0), 'the old app process is gone');
+});
+
 const gst = gstreamerAvailable();
 test(
   'camera credentials never reach the app process (environment, argv, files) or any log',

@@ -5,8 +5,6 @@ import type { DeviceClient } from '../client/device-client.js';
 import type { IntegrityState } from '../integrity/monitor.js';
 import type { AgentLogger } from '../logs/logger.js';
 import type { OutputHub } from '../output/hub.js';
-import type { ModelPackage } from '../vision/model-package.js';
-import type { ModelRunnerClient } from '../vision/model-runner-client.js';
 import { AppLog } from './app-logs.js';
 import { nodeStorageDir, passThroughDirs } from './dirs.js';
 import { deployApp, type Progress } from './deployment.js';
@@ -15,7 +13,7 @@ import type { NodeLauncher } from './launcher.js';
 import { PackageCache } from './package-cache.js';
 import { deploymentKey, planApps, type AppStep, type DesiredApp, type InstanceSnapshot } from './planner.js';
 import { StatusReporter } from './reporter.js';
-import type { AppRuntime } from './runtime.js';
+import type { AppRuntime, RuntimeDeps } from './runtime.js';
 
 export interface AppManagerOptions {
   readonly client: () => DeviceClient;
@@ -34,7 +32,7 @@ export interface AppManagerOptions {
   readonly statusIntervalMs?: number;
   readonly reportIntervalMs?: number;
   readonly cameraBackoff?: { readonly baseMs: number; readonly maxMs: number };
-  readonly startModel?: (pkg: ModelPackage, onOutput: (line: string) => void) => Promise<ModelRunnerClient>;
+  readonly startModel?: RuntimeDeps['startModel'];
 }
 
 interface Instance {
@@ -64,6 +62,8 @@ export interface InstanceView {
   readonly stage: string;
   readonly outputs: readonly string[];
   readonly pids: readonly number[];
+  /** Pids of the model runners, by model node. */
+  readonly modelPids: Readonly<Record<string, number>>;
 }
 
 /**
@@ -106,6 +106,7 @@ export class AppManager {
       stage: i.stage,
       outputs: i.app.outputs,
       pids: i.runtime?.nodePids() ?? [],
+      modelPids: i.runtime?.modelPids() ?? {},
     }));
   }
 

@@ -13,6 +13,7 @@ import type { SupervisorEvent } from '../sandbox/types.js';
 import { ModelRunnerClient } from '../vision/model-runner-client.js';
 import type { ModelPackage } from '../vision/model-package.js';
 import type { AppLog } from './app-logs.js';
+import { Backoff } from '../client/backoff.js';
 import { AppError } from './errors.js';
 import type { FrameTarget, Wiring } from './graph.js';
 import type { AppKvStore } from './kv-store.js';
@@ -48,13 +49,23 @@ export interface RuntimeDeps {
   /** Fetches a camera's credentials just in time (DeviceClient.cameraCredentials). */
   readonly credentials: (cameraId: string, signal: AbortSignal) => Promise<CameraCredentials>;
   readonly ffmpegPath?: string | undefined;
-  readonly startModel?: (pkg: ModelPackage, onOutput: (line: string) => void) => Promise<ModelRunnerClient>;
+  readonly startModel?: (pkg: ModelPackage, hooks: ModelRunnerHooks) => Promise<ModelRunnerClient>;
+  /** Backoff between attempts to start a model runner again after it died; default 1 s doubling to 60 s. */
+  readonly modelBackoff?: { readonly baseMs: number; readonly maxMs: number };
   /** Something a status report shows changed (a camera state, a node restart). */
   readonly onChange?: () => void;
   /** Camera reconnect backoff. */
   readonly cameraBackoff?: { readonly baseMs: number; readonly maxMs: number };
   /** Frame size when no consumer asks for one. */
   readonly defaultFrameSize?: { readonly width: number; readonly height: number };
+}
+
+/** What the runtime wants to hear from a model runner it starts. */
+export interface ModelRunnerHooks {
+  /** A line the runner printed. */
+  readonly onOutput: (line: string) => void;
+  /** The runner process ended (a crash, a kill, or close()). */
+  readonly onExit: (code: number | null, signal: NodeJS.Signals | null) => void;
 }
 
 type CameraReport = NonNullable<appsApi.AppStatusReport['cameras']>[number];
@@ -104,6 +115,8 @@ export class AppRuntime {
   private readonly runners = new Map<string, ModelRunnerClient>();
   private readonly nodes = new Map<string, NodeRun>();
   private stopped = false;
+  /** Aborted by stop(): ends the waits of model runner restarts. */
+  private readonly stopper = new AbortController();
   private startFailure: ((err: AppError) => void) | undefined;
   private greetedAll: (() => void) | undefined;
 
@@ -132,10 +145,8 @@ export class AppRuntime {
     const { app } = this.prepared;
     for (const [node, pkg] of this.prepared.models) {
       if (signal.aborted) throw cancelled();
-      const onOutput = (line: string): void => this.deps.log.line('info', `[${node}] ${line}`);
       try {
-        const runner = await (this.deps.startModel ?? ((p, o) => ModelRunnerClient.start({ pkg: p, onOutput: o })))(pkg, onOutput);
-        this.runners.set(node, runner);
+        this.runners.set(node, await this.startRunner(node, pkg));
       } catch (err) {
         throw new AppError('MODEL_START_FAILED', `Model node ${node} did not start: ${err instanceof Error ? err.message : String(err)}`, {
           cause: err,
@@ -465,6 +476,73 @@ export class AppRuntime {
     return { cameras, nodes };
   }
 
+  /**
+   * Starts the runner of a model node. If it dies while it serves (a crash,
+   * the kernel's OOM killer), it is started again with backoff: see
+   * {@link restartRunner}.
+   */
+  private async startRunner(node: string, pkg: ModelPackage): Promise<ModelRunnerClient> {
+    const started: { runner?: ModelRunnerClient } = {};
+    const hooks: ModelRunnerHooks = {
+      onOutput: (line) => this.deps.log.line('info', `[${node}] ${line}`),
+      onExit: (code, signal) => {
+        // Still loading (start() throws), closed by stop(), or already replaced: nothing to do.
+        if (this.stopped || started.runner === undefined || this.runners.get(node) !== started.runner) return;
+        void this.restartRunner(node, pkg, signal ?? `exit ${code}`);
+      },
+    };
+    started.runner = await (this.deps.startModel ?? ((p, h) => ModelRunnerClient.start({ pkg: p, ...h })))(pkg, hooks);
+    return started.runner;
+  }
+
+  /**
+   * A model runner died: until a new one is up, the apps' model calls fail
+   * MODEL_UNAVAILABLE (privacy-blur drops those frames: it fails closed).
+   * Starts a new runner with backoff, then restarts the code nodes wired to
+   * it, so that each gets a new direct channel to the new runner.
+   */
+  private async restartRunner(node: string, pkg: ModelPackage, why: string): Promise<void> {
+    const backoff = new Backoff({
+      baseMs: this.deps.modelBackoff?.baseMs ?? 1000,
+      maxMs: this.deps.modelBackoff?.maxMs ?? 60_000,
+      random: Math.random,
+    });
+    this.modelRestarts.set(node, (this.modelRestarts.get(node) ?? 0) + 1);
+    this.deps.log.line('error', `[${node}] the model runner stopped (${why}); starting it again`);
+    this.deps.onChange?.();
+    while (!this.stopped) {
+      await this.deps.clock.sleep(backoff.next(), this.stopper.signal);
+      if (this.stopped) return;
+      let runner: ModelRunnerClient;
+      try {
+        runner = await this.startRunner(node, pkg);
+      } catch (err) {
+        this.deps.log.line('error', `[${node}] the model runner did not start again: ${err instanceof Error ? err.message : String(err)}`);
+        continue;
+      }
+      if (this.stopped) {
+        await runner.close();
+        return;
+      }
+      this.runners.set(node, runner);
+      this.deps.log.line('info', `[${node}] the model runner is back; restarting the code nodes that use it`);
+      for (const run of this.nodes.values()) {
+        const uses = [...(this.prepared.wiring.models.get(run.prepared.node)?.values() ?? [])].includes(node);
+        if (uses) run.supervisor?.restart();
+      }
+      this.deps.onChange?.();
+      return;
+    }
+  }
+
+  /** Times each model node's runner died and was started again (status reports, tests). */
+  readonly modelRestarts = new Map<string, number>();
+
+  /** Pids of the model runners now, by model node (tests and diagnostics). */
+  modelPids(): Record<string, number> {
+    return Object.fromEntries([...this.runners].flatMap(([node, r]) => (r.pid === undefined ? [] : [[node, r.pid] as [string, number]])));
+  }
+
   /** Pids of the code nodes' processes now (tests and diagnostics). */
   nodePids(): number[] {
     return [...this.nodes.values()].map((n) => n.child?.pid).filter((p): p is number => p !== undefined);
@@ -474,6 +552,7 @@ export class AppRuntime {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.stopper.abort();
     await Promise.all([...this.cameras.values()].map((c) => this.stopCamera(c)));
     for (const n of this.nodes.values()) {
       n.endpoint?.stop();

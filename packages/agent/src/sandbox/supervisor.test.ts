@@ -142,3 +142,40 @@ test('a failed start is reported and retried; stop() during the backoff ends it 
   );
   assert.equal(launches, 1);
 });
+
+test('restart(): the process is ended and started again at once, with no backoff and no failure counted', async () => {
+  const clock = fakeClock();
+  const events: SupervisorEvent[] = [];
+  const procs: ReturnType<typeof fakeProcess>[] = [];
+  const sup = new NodeSupervisor(
+    'blur',
+    () => {
+      const p = fakeProcess(null);
+      procs.push(p);
+      return Promise.resolve(p);
+    },
+    { restart: { baseMs: 1000, maxMs: 3000, maxRestarts: 1 }, onEvent: (e) => events.push(e) },
+    clock,
+    () => 1, // the top of each jitter range
+  );
+  sup.start();
+  await until(() => sup.state === 'running');
+  sup.restart();
+  await until(() => procs.length === 2 && sup.state === 'running');
+  assert.equal(procs[0]?.stopped, true, 'the first process was asked to stop');
+  assert.deepEqual(clock.slept, [], 'no backoff before the new start');
+  assert.equal(sup.restarts, 1);
+  // A crash after it still gets its one allowed restart (restart() did not count as a failure).
+  procs[1]?.end({ kind: 'code', code: 1 });
+  await until(() => procs.length === 3 && sup.state === 'running');
+  assert.deepEqual(clock.slept, [1000]);
+  assert.deepEqual(
+    events.map((e) => (e.type === 'exited' ? `exited:${e.restartInMs}` : e.type)),
+    ['started', 'exited:0', 'started', 'exited:1000', 'started'],
+  );
+  await sup.stop();
+  sup.restart(); // after stop(): nothing starts again
+  await new Promise((r) => setImmediate(r));
+  assert.equal(procs.length, 3);
+  assert.equal(sup.state, 'stopped');
+});

@@ -31,6 +31,8 @@ export class NodeSupervisor {
   private _restarts = 0;
   private _lastExit: ExitReason | undefined;
   private lastError: string | undefined;
+  /** restart() was asked: the coming exit is followed by a start at once, with no backoff. */
+  private restartAsked = false;
 
   constructor(
     readonly node: string,
@@ -73,6 +75,21 @@ export class NodeSupervisor {
     if (this.loop !== undefined) return;
     this._state = 'starting';
     this.loop = this.run();
+  }
+
+  /**
+   * Ends the running process (SIGTERM, then SIGKILL after the grace) and
+   * starts it again at once: not a failure, so no backoff. For a change
+   * outside the node that it must start afresh for (its model runner was
+   * replaced, so its direct channel leads nowhere). Does nothing while no
+   * process runs (one that is restarting will start afresh anyway) or after
+   * stop().
+   */
+  restart(): void {
+    const running = this.current;
+    if (running === undefined || this.abort.signal.aborted) return;
+    this.restartAsked = true;
+    void running.stop(this.options.graceMs ?? 5000);
   }
 
   /** Stops the node and waits until nothing of it is left; later restarts are cancelled. */
@@ -128,6 +145,13 @@ export class NodeSupervisor {
       this.current = undefined;
       this._lastExit = reason;
       if (signal.aborted) return;
+      if (this.restartAsked) {
+        this.restartAsked = false;
+        this._restarts++;
+        this.emit({ type: 'exited', at: this.clock.now(), reason, restartInMs: 0 });
+        this._state = 'starting';
+        continue;
+      }
       if (this.clock.now() - startedAt >= resetAfter) this.backoff.reset();
       if (!(await this.pause(max, (restartInMs) => this.emit({ type: 'exited', at: this.clock.now(), reason, restartInMs })))) return;
     }
