@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import type { Socket } from 'node:net';
-import { FfmpegDecoder, type Spawner } from './decoder.js';
+import { connect, type Socket } from 'node:net';
+import { FfmpegDecoder, readerPair, type Spawner } from './decoder.js';
 import { FramePool } from './frame-pool.js';
 
 const W = 64;
@@ -62,5 +62,41 @@ test('frames arrive whole and in order through the pipe and through the direct s
       'the kept frame changed',
     );
     assert.ok(pool.reused >= 20, `buffers were not reused (${pool.allocated} allocated)`);
+  }
+});
+
+test("the stdout socket pair: a stranger's connection (wrong token, or none) is dropped; only ours gets the pixels", async () => {
+  const got: number[] = [];
+  const buf = new Uint8Array(64);
+  const closed: Promise<void>[] = [];
+  const { ours, theirs } = await readerPair(
+    {
+      buffer: () => buf,
+      callback: (n) => {
+        got.push(...buf.subarray(0, n));
+        return true;
+      },
+    },
+    async (path) => {
+      // Two strangers reach the listener before we do: one sends a guess, one sends nothing.
+      for (const guess of [Buffer.alloc(16, 7), undefined]) {
+        const s = connect(path);
+        s.on('error', () => undefined);
+        await new Promise<void>((r) => s.once('connect', () => r()));
+        if (guess !== undefined) s.write(guess);
+        closed.push(new Promise((r) => s.once('close', () => r())));
+      }
+    },
+  );
+  try {
+    // Both dropped, not left waiting.
+    const late = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('a stranger was left connected')), 5000).unref());
+    await Promise.race([Promise.all(closed), late]);
+    theirs.write(Buffer.from([1, 2, 3]));
+    for (let i = 0; i < 100 && got.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(got, [1, 2, 3]);
+  } finally {
+    ours.destroy();
+    theirs.destroy();
   }
 });

@@ -35,12 +35,16 @@ export const systemSpawner: Spawner = (command, args, stdout) =>
  * listener in a fresh 0700 folder, one connection from us that proves
  * itself with a random token (anything else that connects is dropped), the
  * folder removed at once. `ours` reads with `onread` straight into the
- * buffers `next` gives; `theirs` is for the child's stdio.
+ * buffers `next` gives; `theirs` is for the child's stdio. `onListening`
+ * (tests) is told the socket's path before we connect.
  */
-async function readerPair(onread: {
-  buffer: () => Uint8Array;
-  callback: (n: number) => boolean;
-}): Promise<{ ours: Socket; theirs: Socket }> {
+export async function readerPair(
+  onread: {
+    buffer: () => Uint8Array;
+    callback: (n: number) => boolean;
+  },
+  onListening?: (path: string) => Promise<void>,
+): Promise<{ ours: Socket; theirs: Socket }> {
   const dir = await mkdtemp(join(tmpdir(), 'sightline-decoder-'));
   const token = randomBytes(16);
   const server = createServer();
@@ -70,6 +74,9 @@ async function readerPair(onread: {
         sock.on('error', () => undefined);
       });
     });
+    // Marked handled: if the hook throws, nothing awaits it (the timer is cleared with the server below).
+    theirs.catch(() => undefined);
+    await onListening?.(join(dir, 's'));
     const ours = connect({ path: join(dir, 's'), onread: { buffer: onread.buffer, callback: (n) => onread.callback(n) } });
     ours.on('error', () => undefined);
     ours.write(token);
