@@ -6,12 +6,15 @@
  * secret once.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initDataDir, loadConfig, startControlPlane } from '@sightline/server';
 import { ensureConsoleBuilt } from '../packages/console/scripts/ensure-built.js';
 import { findFfmpeg, probeGstreamer } from '../packages/agent/src/camera/index.js';
+import { blockingFolder } from '../packages/agent/src/sandbox/ownership.js';
+import { DEFAULT_APP_UID_FIRST } from '../packages/agent/src/sandbox/uid-pool.js';
 import { deployDemoApp, type DemoApp } from './demo-app.js';
 
 const dataDir = resolve(process.env['SIGHTLINE_DEMO_DIR'] ?? '.sightline-demo');
@@ -50,7 +53,7 @@ const ca = join(dataDir, 'ca.pem');
 // (encrypted archive + one-time passphrase), then started as its own process.
 const agentMain = fileURLToPath(new URL('../packages/agent/src/cli/main.ts', import.meta.url));
 // Beside the control plane's folder, not in it: that one is 0700, and the appliance's apps run under their own uids.
-const applianceDir = resolve(process.env['SIGHTLINE_DEMO_APPLIANCE_DIR'] ?? `${dataDir}-appliance`);
+const applianceDir = await applianceFolder();
 const deviceName0 = 'demo-appliance';
 // initDataDir's first administrator.
 const adminName = 'admin';
@@ -184,3 +187,32 @@ const stop = (): void => {
 };
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
+
+/**
+ * The appliance's data folder: SIGHTLINE_DEMO_APPLIANCE_DIR, else beside
+ * the control plane's. As root, the agent runs each app under a uid of its
+ * own, which must pass through every folder above the app's storage; a
+ * clone inside a folder closed to others (/root is 0700) would stop the
+ * app at its start. Then the appliance lives under /var/lib/sightline-demo
+ * instead, and the demo says so.
+ */
+async function applianceFolder(): Promise<string> {
+  const chosen = process.env['SIGHTLINE_DEMO_APPLIANCE_DIR'];
+  const wanted = resolve(chosen ?? `${dataDir}-appliance`);
+  if (process.getuid?.() !== 0) return wanted;
+  const closed = await blockingFolder(wanted, DEFAULT_APP_UID_FIRST, DEFAULT_APP_UID_FIRST);
+  if (closed === undefined) return wanted;
+  const mode = closed.mode.toString(8).padStart(4, '0');
+  if (chosen !== undefined) {
+    line(`Sightline demo: ${closed.folder} (mode ${mode}) is closed to the apps' own users: the app will not start there.`);
+    line(`Give it o+x (chmod o+x ${closed.folder}) or choose another SIGHTLINE_DEMO_APPLIANCE_DIR.`);
+    return wanted;
+  }
+  const base = '/var/lib/sightline-demo';
+  mkdirSync(base, { recursive: true, mode: 0o711 });
+  chmodSync(base, 0o711);
+  const moved = join(base, `${createHash('sha256').update(wanted).digest('hex').slice(0, 12)}-appliance`);
+  line(`Sightline demo: ${closed.folder} (mode ${mode}) is closed to the apps' own users, so the appliance keeps`);
+  line(`its data in ${moved} instead of ${wanted} (SIGHTLINE_DEMO_APPLIANCE_DIR chooses another folder).`);
+  return moved;
+}

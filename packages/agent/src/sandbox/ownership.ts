@@ -36,21 +36,42 @@ export async function lendTreeToGroup(path: string, gid: number): Promise<void> 
 export async function assertReachable(paths: readonly string[], uid: number, gid: number): Promise<void> {
   const checked = new Set<string>();
   for (const path of paths) {
-    for (let dir = dirname(path); !checked.has(dir); dir = dirname(dir)) {
-      checked.add(dir);
-      const st = await lstat(dir).catch(() => null);
-      if (st !== null) {
-        const bit = st.uid === uid ? 0o100 : st.gid === gid ? 0o010 : 0o001;
-        if ((st.mode & bit) === 0) {
-          throw new SandboxError(
-            'SANDBOX_SPEC_INVALID',
-            `The app's uid ${uid} cannot pass through ${dir} (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}) to reach ${path}: ` +
-              'give the folders above app folders o+x (e.g. 0711: pass through, no listing); keep key folders 0700.',
-            { details: { folder: dir } },
-          );
-        }
-      }
-      if (dir === '/') break;
-    }
+    const closed = await blockingFolder(path, uid, gid, checked);
+    if (closed === undefined) continue;
+    throw new SandboxError(
+      'SANDBOX_SPEC_INVALID',
+      `The app's uid ${uid} cannot pass through ${closed.folder} (mode ${closed.mode.toString(8).padStart(4, '0')}) to reach ${path}: ` +
+        'give the folders above app folders o+x (e.g. 0711: pass through, no listing); keep key folders 0700.',
+      { details: { folder: closed.folder } },
+    );
   }
+}
+
+/**
+ * The first folder above `path` (nearest first) that `uid`/`gid` cannot
+ * pass through (no x bit for them), with its permission bits; undefined
+ * when every existing one lets them through. Folders in `checked` were
+ * passed already and are not looked at again (nor anything above them).
+ *
+ * @example
+ * ```ts
+ * await blockingFolder('/root/sightline/.sightline-demo-appliance', 61000, 61000); // { folder: '/root', mode: 0o700 }
+ * ```
+ */
+export async function blockingFolder(
+  path: string,
+  uid: number,
+  gid: number,
+  checked = new Set<string>(),
+): Promise<{ folder: string; mode: number } | undefined> {
+  for (let dir = dirname(path); !checked.has(dir); dir = dirname(dir)) {
+    checked.add(dir);
+    const st = await lstat(dir).catch(() => null);
+    if (st !== null) {
+      const bit = st.uid === uid ? 0o100 : st.gid === gid ? 0o010 : 0o001;
+      if ((st.mode & bit) === 0) return { folder: dir, mode: st.mode & 0o777 };
+    }
+    if (dir === '/') break;
+  }
+  return undefined;
 }

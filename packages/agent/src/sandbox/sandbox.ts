@@ -6,7 +6,7 @@ import { unmountStorage } from './disk.js';
 import { launchSandboxed, validateSpec, type SandboxedProcess } from './launch.js';
 import { probeCapabilities } from './probe.js';
 import { NodeSupervisor } from './supervisor.js';
-import { UidPool } from './uid-pool.js';
+import { DEFAULT_APP_UID_FIRST, UidPool } from './uid-pool.js';
 import type { NodeSpec, ProbeOptions, SandboxCapabilities, SandboxOptions, SupervisorOptions } from './types.js';
 
 const probes = new Map<string, Promise<SandboxCapabilities>>();
@@ -54,7 +54,7 @@ export class Sandbox {
     readonly capabilities: SandboxCapabilities,
     private readonly options: SandboxOptions,
   ) {
-    this.pool = new UidPool(options.uidRange?.first ?? 61000, options.uidRange?.count ?? 1000);
+    this.pool = new UidPool(options.uidRange?.first ?? DEFAULT_APP_UID_FIRST, options.uidRange?.count ?? 1000);
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
   }
