@@ -92,6 +92,8 @@ export interface EndpointStats {
   framesOut: number;
   /** Of `framesOut`: ring frames counted but not read, as nobody wanted them (`AppHost.wantsOutput`). */
   framesUnread: number;
+  /** Of `framesUnread`: frames whose pixels the app did not even write (`output.ring` with `skipped`). */
+  framesSkipped: number;
   modelRuns: number;
   protocolErrors: number;
 }
@@ -130,6 +132,7 @@ export class AppEndpoint {
     framesIn: 0,
     framesOut: 0,
     framesUnread: 0,
+    framesSkipped: 0,
     modelRuns: 0,
     protocolErrors: 0,
   };
@@ -248,17 +251,26 @@ export class AppEndpoint {
       case 'output.ring': {
         const ring = this.transport.ring;
         if (ring === undefined) throw new SdkError('PROTOCOL_ERROR', 'This app has no frame ring.');
-        if (this.host.wantsOutput?.(m.output) === false) {
+        const wanted = this.host.wantsOutput?.(m.output) !== false;
+        if (m.skipped === true) {
+          // The app wrote nothing (nobody wanted the last frame): counted, never read or shown, even if a viewer came meanwhile.
+          if (!ring.fits(m.frame.width, m.frame.height)) throw new SdkError('FRAME_INVALID', 'The frame does not fit a ring slot.');
+          this.stats.framesOut++;
+          this.stats.framesUnread++;
+          this.stats.framesSkipped++;
+          return { wanted };
+        }
+        if (!wanted) {
           // Nobody watches: the same checks as a read, but 0.9 MB per frame neither copied nor allocated.
           ring.check(m.output, m.frame.width, m.frame.height);
           this.stats.framesOut++;
           this.stats.framesUnread++;
-          return null;
+          return { wanted };
         }
         const data = ring.read(m.output, m.frame.width, m.frame.height);
         this.stats.framesOut++;
         await this.host.putFrame(m.output, { ...m.frame, data });
-        return null;
+        return { wanted: this.host.wantsOutput?.(m.output) !== false };
       }
       case 'model.run':
         this.stats.modelRuns++;

@@ -127,3 +127,41 @@ test('FrameRing.check refuses a slot the app did not fill, as read does', async 
     await ring.close();
   }
 });
+
+test('output.ring says whether the pixels are wanted; a frame sent without pixels (skipped) is counted and never read or shown', async () => {
+  const ring = await FrameRing.create(['video_in'], ['video_out'], { slotBytes: N });
+  try {
+    const out: FrameData[] = [];
+    let wants = false;
+    const app = fakeApp();
+    const endpoint = new AppEndpoint(
+      app,
+      host(new FrameSlot(), () => wants, out),
+      { ring },
+    );
+    await app.deliver({ t: 'hello', id: 1, v: 2, descriptor: { name: 'a', version: '1' } });
+    const value = (): unknown => (app.replies.at(-1) as { value?: unknown }).value;
+    writeSync(ring.fd, Buffer.alloc(N, 5), 0, N, N);
+    const put = { t: 'output.ring', id: 2, output: 'video_out', frame: { width: W, height: H, timestamp: 1, camera: 'c' } };
+    await app.deliver(put);
+    assert.deepEqual(value(), { wanted: false });
+    await app.deliver({ ...put, id: 3, skipped: true });
+    assert.deepEqual(value(), { wanted: false });
+    // A viewer arrives: the skipped frame is still not read (what is in the slot is an older frame), the reply says wanted.
+    wants = true;
+    await app.deliver({ ...put, id: 4, skipped: true });
+    assert.deepEqual(value(), { wanted: true });
+    assert.equal(out.length, 0, 'a skipped frame was shown');
+    assert.deepEqual([endpoint.stats.framesOut, endpoint.stats.framesUnread, endpoint.stats.framesSkipped], [3, 3, 2]);
+    await app.deliver({ ...put, id: 5 });
+    assert.deepEqual(value(), { wanted: true });
+    assert.equal(out.length, 1);
+    // A skipped frame is still checked against the slot.
+    await app.deliver({ ...put, id: 6, skipped: true, frame: { ...put.frame, width: W * 2 } });
+    const last = app.replies.at(-1) as { ok: boolean; error?: { code: string } };
+    assert.deepEqual([last.ok, last.error?.code], [false, 'FRAME_INVALID']);
+    endpoint.close();
+  } finally {
+    await ring.close();
+  }
+});

@@ -1,9 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
+import { readSync } from 'node:fs';
 import { SightlineError } from '@sightline/core';
 import { defineApp, runApp } from '../app.js';
 import { AppEndpoint, type AppHost } from '../agent/endpoint.js';
+import { FrameRing } from '../agent/frame-ring.js';
 import { FrameSlot } from '../agent/frame-slot.js';
 import { SdkError } from '../errors.js';
 import { Frame, type FrameData } from '../frame.js';
@@ -178,4 +180,47 @@ test('FrameSlot keeps only the latest frame and counts the dropped ones', async 
   slot.offer(f(5));
   assert.equal(await slot.take(1000), null);
   assert.equal(slot.delivered, 2);
+});
+
+test('put through the ring: while the agent says nobody wants an output, its pixels are not written, and they are again once someone does', async () => {
+  const { app: appPort, agent: agentPort } = pipePair();
+  const ring = await FrameRing.create(['video_in'], ['video_out'], { slotBytes: 2 * 2 * 3 });
+  // In one process the app's descriptor for the ring is the agent's own (an app process gets it as fd 4).
+  const send = agentPort.send.bind(agentPort);
+  agentPort.send = (m, cb) => {
+    const t = (m as { value?: { transport?: { ring?: { fd: number } } } }).value?.transport?.ring;
+    if (t !== undefined) t.fd = ring.fd;
+    return send(m, cb);
+  };
+  try {
+    const out: FrameData[] = [];
+    let wants = false;
+    const endpoint = new AppEndpoint(agentPort, host(new FrameSlot(), out, { wantsOutput: () => wants }), { ring });
+    const channel = new IpcAppChannel(appPort);
+    await channel.hello({ name: 'x', version: '1.0.0' });
+    const slot = (): number[] => {
+      const b = Buffer.alloc(12);
+      readSync(ring.fd, b, 0, 12, 12);
+      return [...b];
+    };
+    const frame = (v: number): FrameData => ({ width: 2, height: 2, data: new Uint8Array(12).fill(v), timestamp: v, camera: 'c' });
+    await channel.putFrame('video_out', frame(1)); // written: nothing was said yet
+    assert.deepEqual(slot(), Array(12).fill(1));
+    await channel.putFrame('video_out', frame(2)); // the reply to 1 said unwanted: not written
+    await channel.putFrame('video_out', frame(3));
+    assert.deepEqual(slot(), Array(12).fill(1), 'pixels written although nobody wanted them');
+    wants = true;
+    await channel.putFrame('video_out', frame(4)); // still skipped (the last reply said unwanted); this reply says wanted
+    assert.equal(out.length, 0);
+    await channel.putFrame('video_out', frame(5));
+    assert.deepEqual(slot(), Array(12).fill(5));
+    assert.deepEqual(
+      out.map((f) => f.data[0]),
+      [5],
+    );
+    assert.deepEqual([endpoint.stats.framesOut, endpoint.stats.framesSkipped], [5, 3]);
+    channel.close();
+  } finally {
+    await ring.close();
+  }
 });

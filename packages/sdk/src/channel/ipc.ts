@@ -87,6 +87,8 @@ export class IpcAppChannel implements AppChannel {
   private metricTimer: NodeJS.Timeout | undefined;
   /** Per output: the previous put, so a slot is not overwritten while the agent reads it. */
   private readonly putting = new Map<string, Promise<void>>();
+  /** Per output: the agent's last word on whether anyone wants its pixels (absent: yes). */
+  private readonly unwanted = new Set<string>();
 
   constructor(private readonly port: IpcPort = process) {
     if (typeof port.send !== 'function') {
@@ -159,13 +161,17 @@ export class IpcAppChannel implements AppChannel {
     const next = previous
       .catch(() => undefined)
       .then(async () => {
-        let done = 0;
-        const n = frame.data.byteLength;
-        while (done < n) done += writeSync(ring.fd, frame.data, done, n - done, off + done);
-        await this.call('output.ring', {
-          output,
-          frame: { width: frame.width, height: frame.height, timestamp: frame.timestamp, camera: frame.camera },
-        });
+        // Nobody wanted the last frame's pixels (no viewer, no next node): this one's are not written either.
+        const skipped = this.unwanted.has(output);
+        if (!skipped) {
+          let done = 0;
+          const n = frame.data.byteLength;
+          while (done < n) done += writeSync(ring.fd, frame.data, done, n - done, off + done);
+        }
+        const meta = { width: frame.width, height: frame.height, timestamp: frame.timestamp, camera: frame.camera };
+        const reply = await this.call('output.ring', skipped ? { output, frame: meta, skipped } : { output, frame: meta });
+        if (isRecord(reply) && reply.wanted === false) this.unwanted.add(output);
+        else this.unwanted.delete(output);
       });
     this.putting.set(output, next);
     await next;

@@ -84,7 +84,11 @@ export interface ModelSpec {
  *   agent wrote the frame into the input's slot; the app writes a finished
  *   frame into the output's slot and sends `output.ring`. One frame per
  *   slot at a time: the next `get` (or `put`) starts after the previous one
- *   was read.
+ *   was read. `output.ring`'s reply says whether anyone wants that output's
+ *   pixels now (a viewer, a next node); while nobody does, the app may send
+ *   the next frame's `output.ring` with `skipped: true` instead of writing
+ *   its pixels, and the agent counts the frame without reading or showing
+ *   anything of it.
  * - `models`: per model port, the file descriptor of a socket whose other
  *   end is the model runner itself (binary framing, `@sightline/sdk/wire`).
  *
@@ -185,7 +189,14 @@ export type AppRequest =
   | { readonly t: 'input.get'; readonly id: number; readonly input: string; readonly timeoutMs: number }
   | { readonly t: 'model.run'; readonly id: number; readonly model: string; readonly input: Float32Array }
   | { readonly t: 'output.put'; readonly id: number; readonly output: string; readonly frame: WireFrame }
-  | { readonly t: 'output.ring'; readonly id: number; readonly output: string; readonly frame: Omit<RingFrame, 'ring'> }
+  | {
+      readonly t: 'output.ring';
+      readonly id: number;
+      readonly output: string;
+      readonly frame: Omit<RingFrame, 'ring'>;
+      /** The pixels were not written (the last reply said nobody wants them). */
+      readonly skipped?: boolean;
+    }
   | { readonly t: 'storage.get'; readonly id: number; readonly key: string }
   | { readonly t: 'storage.set'; readonly id: number; readonly key: string; readonly value: string }
   | { readonly t: 'storage.delete'; readonly id: number; readonly key: string }
@@ -226,7 +237,8 @@ export interface ReplyValues {
   'input.get': FrameData | RingFrame | null;
   'model.run': Readonly<Record<string, Float32Array>>;
   'output.put': null;
-  'output.ring': null;
+  /** Whether anyone wants this output's pixels now; null from agents before this field. */
+  'output.ring': { readonly wanted: boolean } | null;
   'storage.get': string | null;
   'storage.set': null;
   'storage.delete': null;
@@ -311,6 +323,7 @@ export const appMessageSchema = z.discriminatedUnion('t', [
           camera: z.string().max(128),
         })
         .strict(),
+      skipped: z.boolean().optional(),
     })
     .strict(),
   z.object({ t: z.literal('storage.get'), id, key: z.string().regex(STORAGE_KEY) }).strict(),
