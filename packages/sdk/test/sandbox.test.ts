@@ -1,12 +1,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, fstatSync, mkdirSync, mkdtempSync, rmSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Frame } from '@sightline/sdk';
-import { FrameRing, appLaunchSpec, startLocalApp, type LocalApp } from '@sightline/sdk/agent';
+import { FrameRing, appLaunchSpec, permissionFlag, startLocalApp, type LocalApp } from '@sightline/sdk/agent';
 import { bundleApp, type BundleResult } from '@sightline/sdk/build';
 
 /**
@@ -48,7 +49,7 @@ function start(parameters: Record<string, unknown> = {}): LocalApp {
 test('the launch command line: permission model, no addon/child/worker flags, clean env', () => {
   const spec = appLaunchSpec({ entry: join(pkgDir, 'app.mjs'), appDir: pkgDir, storageDir, memoryMiB: 256, instance: 'i-1' });
   assert.deepEqual(spec.args, [
-    '--experimental-permission',
+    permissionFlag(),
     `--allow-fs-read=${pkgDir}`,
     `--allow-fs-read=${storageDir}`,
     `--allow-fs-write=${storageDir}`,
@@ -186,4 +187,28 @@ test('the frame ring refuses what an app cannot have put there, and cuts back a 
   assert.equal(fstatSync(ring.fd).size, ring.size);
   assert.equal(ring.overgrown, 1);
   assert.equal(await app.stop(), 0);
+});
+
+test('the permission flag follows the Node version: --permission where it is stable (22.13, 23.5, 24+), the experimental one before', () => {
+  const cases: [string, string][] = [
+    ['20.19.0', '--experimental-permission'],
+    ['v20.20.2', '--experimental-permission'],
+    ['22.12.0', '--experimental-permission'],
+    ['22.13.0', '--permission'],
+    ['23.4.0', '--experimental-permission'],
+    ['23.5.0', '--permission'],
+    ['24.0.0', '--permission'],
+    ['26.1.0', '--permission'],
+  ];
+  for (const [version, flag] of cases) assert.equal(permissionFlag(version), flag, version);
+  // And the one chosen for this Node really turns the model on: a read outside the allowed folder is refused.
+  const r = spawnSync(
+    process.execPath,
+    [permissionFlag(), `--allow-fs-read=${pkgDir}`, '-e', "require('fs').readFileSync('/etc/hostname')"],
+    {
+      encoding: 'utf8',
+    },
+  );
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /ERR_ACCESS_DENIED/);
 });

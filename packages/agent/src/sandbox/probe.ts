@@ -2,12 +2,13 @@ import { constants } from 'node:fs';
 import { access, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { permissionFlag } from '@sightline/sdk/agent';
 import { bwrapArgs, hostRootBinds } from './bwrap-args.js';
 import { findTool, run } from './exec.js';
 import type { CgroupVersion, DiskQuotaMethod, IsolationReportShape, ProbeOptions, SandboxCapabilities } from './types.js';
 
-/** The permission model flag the SDK's appLaunchSpec passes (Node 20). */
-export const PERMISSION_FLAG = '--experimental-permission';
+/** The permission model flag the SDK's appLaunchSpec passes on this Node. */
+export const PERMISSION_FLAG = permissionFlag();
 /** Used for the trial run of bubblewrap when the agent is root: `nobody`. */
 const TRIAL_UID = 65534;
 

@@ -13,7 +13,7 @@ export { FrameRing, DEFAULT_RING_SLOT_BYTES, type FrameRingOptions } from './fra
 export { FrameSlot } from './frame-slot.js';
 export { lendFrame, returnFrame, isLent } from './frame-lease.js';
 export { startLocalApp, type LocalApp, type LocalAppOptions, type LocalModel } from './local-app.js';
-export { appLaunchSpec, RING_FD, MODEL_FD_BASE, type AppLaunchOptions, type LaunchSpec } from './launch.js';
+export { appLaunchSpec, permissionFlag, RING_FD, MODEL_FD_BASE, type AppLaunchOptions, type LaunchSpec } from './launch.js';
 export {
   appMessageSchema,
   wireFrameSchema,

@@ -49,6 +49,24 @@ export const RING_FD = 4;
 export const MODEL_FD_BASE = 5;
 
 /**
+ * The flag that turns Node's permission model on, for the Node version that
+ * runs the app (the agent's own by default): `--permission` from Node 22.13
+ * and 23.5, where the model became stable; `--experimental-permission`
+ * before. Node 24 knows only `--permission`, Node 20 only the other.
+ *
+ * @example
+ * ```ts
+ * permissionFlag('20.19.0'); // '--experimental-permission'
+ * permissionFlag('24.1.0'); // '--permission'
+ * ```
+ */
+export function permissionFlag(nodeVersion: string = process.versions.node): '--permission' | '--experimental-permission' {
+  const [major = 0, minor = 0] = nodeVersion.replace(/^v/, '').split('.').map(Number);
+  const stable = major >= 24 || (major === 23 && minor >= 5) || (major === 22 && minor >= 13);
+  return stable ? '--permission' : '--experimental-permission';
+}
+
+/**
  * A ready-to-spawn command line.
  *
  * @example
@@ -111,7 +129,7 @@ export function appLaunchSpec(o: AppLaunchOptions): LaunchSpec {
     throw new SdkError('DESCRIPTOR_INVALID', 'memoryMiB must be an integer of at least 32.');
   const heapMiB = Math.max(16, Math.floor((o.memoryMiB * 3) / 4));
   const args = [
-    '--experimental-permission',
+    permissionFlag(),
     `--allow-fs-read=${appDir}`,
     `--allow-fs-read=${storageDir}`,
     `--allow-fs-write=${storageDir}`,
