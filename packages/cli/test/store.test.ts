@@ -1,5 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   closeSync,
@@ -315,6 +316,29 @@ test('artifact put streams with progress and a SHA-256; get returns it byte for 
   assert.match(missing.stderr, /^error ARTIFACT_NOT_FOUND: /);
   assert.deepEqual(readdirSync(badDl), []);
 });
+
+const rootOnly = process.getuid?.() === 0 ? false : 'mounting a small tmpfs needs root';
+test(
+  'artifact get into a folder that fills up mid-download: FILE_UNWRITABLE naming the cause, nothing left behind',
+  { skip: rootOnly },
+  async () => {
+    const blob = randomBytes(3 * 1024 * 1024);
+    const up = await upload({ port: s.port, ca: s.ca, token }, '/api/v1/projects/default/artifacts/full/blob.bin', blob);
+    assert.equal(up.status, 201, JSON.stringify(up.body));
+    const small = join(tmp, 'small-fs');
+    mkdirSync(small);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', small]);
+    try {
+      const [got] = await cliMany([['artifact', 'get', 'full/blob.bin', '--out', join(small, 'blob.bin')]]);
+      assert.notEqual(got?.code, 0);
+      // The file side failed first (no space), not the download: the error says so.
+      assert.match(got?.stderr ?? '', /^error FILE_UNWRITABLE: Cannot write .*blob\.bin: ENOSPC/);
+      assert.deepEqual(readdirSync(small), [], 'no partial or temporary file left');
+    } finally {
+      execFileSync('umount', [small]);
+    }
+  },
+);
 
 test('--since parsing and the progress display (a redrawn line on a terminal, a line per 10 % with --progress plain)', () => {
   const now = Date.parse('2026-03-01T12:00:00Z');

@@ -53,16 +53,21 @@ async function login(port: number, ca: string, init: InitResult): Promise<string
   });
 }
 
-async function started(): Promise<{ dataDir: string; init: InitResult; ca: string; child: ChildProcess; t: Target }> {
+async function started(
+  nodeFlags: readonly string[] = [],
+): Promise<{ dataDir: string; init: InitResult; ca: string; child: ChildProcess; t: Target }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sightline-art-crash-'));
   const init = await initDataDir({ dataDir, port: 0, env: {} });
   const ca = readFileSync(join(dataDir, 'ca.pem'), 'utf8');
-  const { child, port } = await serve(dataDir);
+  const { child, port } = await serve(dataDir, nodeFlags);
   return { dataDir, init, ca, child, t: { port, ca, token: await login(port, ca, init) } };
 }
 
 test('a 2 GiB artifact goes up and comes back in bounded server memory, flat in the size', { timeout: 300_000 }, async () => {
-  const { dataDir, child, t } = await started();
+  // V8 sizes its young generation by itself, and Node 24's grows to about three times Node 20's (measured: +82 MiB of
+  // garbage space in the first 256 MiB, flat after). Fixed at Node 20's 16 MiB semi-spaces, so that the bounds below
+  // measure what the server keeps, not V8's version.
+  const { dataDir, child, t } = await started(['--max-semi-space-size=16']);
   const pid = child.pid ?? 0;
   try {
     // Sign-in (Argon2id) is not what is measured: start the high-water mark afresh (Linux: clear_refs 5).
@@ -107,7 +112,11 @@ test('a 2 GiB artifact goes up and comes back in bounded server memory, flat in 
     // at ~160 MiB under tsx (its loader thread, the modules, V8's young generation); a transfer adds
     // V8 garbage (16 KiB TLS records, 64 KiB cipher outputs) that the GC frees on its own schedule.
     assert.ok(afterUpload - early < 24 * MiB, `RSS grew ${mib(afterUpload - early)} MiB between 256 MiB and 2 GiB uploaded`);
-    assert.ok(peak - idle < 64 * MiB, `a transfer took ${mib(peak - idle)} MiB over the idle server`);
+    // What a transfer costs over idle depends on the Node version (Node 20.20: 33-35 MiB; Node 24.22: 74 MiB after the
+    // first 256 MiB, 90 at the end, with the semi-spaces fixed as above); the object is 2 GiB, so any buffering of it
+    // would show far beyond either bound.
+    const transferBound = Number(process.versions.node.split('.')[0]) >= 24 ? 128 : 64;
+    assert.ok(peak - idle < transferBound * MiB, `a transfer took ${mib(peak - idle)} MiB over the idle server`);
     assert.ok(peak < 256 * MiB, `server peak RSS ${mib(peak)} MiB`);
     const { objects } = artifactFiles(dataDir);
     assert.equal(objects.length, 1);

@@ -289,6 +289,8 @@ async function get(ctx: CliContext, name: string, opts: GetOptions): Promise<voi
     const verifier = new Verifier(length, progress);
     const tmp = toStdout ? undefined : join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.partial`);
     let localError: unknown;
+    // Which side failed first: a pipeline then destroys the other with the same error (Node 24 emits it there too).
+    let failedFirst: 'download' | 'file' | undefined;
     let placed = false;
     const onAbort = (): void => void dl.body.destroy(cancelled());
     signal.addEventListener('abort', onAbort, { once: true });
@@ -297,14 +299,18 @@ async function get(ctx: CliContext, name: string, opts: GetOptions): Promise<voi
       if (tmp === undefined) sink = stdoutSink();
       else {
         sink = createWriteStream(tmp, { flags: 'wx', flush: true });
-        sink.once('error', (err) => (localError = err));
+        sink.once('error', (err) => {
+          localError = err;
+          failedFirst ??= 'file';
+        });
       }
+      dl.body.once('error', () => (failedFirst ??= 'download'));
       try {
         await pipeline(dl.body, verifier, sink);
       } catch (err) {
         if (signal.aborted) throw new CliError('CANCELLED', `Interrupted (Ctrl-C); nothing was written to ${where}.`, EXIT.CANCELLED);
         if (err instanceof CliError) throw err;
-        if (localError !== undefined)
+        if (localError !== undefined && failedFirst === 'file')
           throw new CliError('FILE_UNWRITABLE', `Cannot write ${where}: ${code(localError)}.`, EXIT.INVALID, { cause: localError });
         throw new CliError(
           'DOWNLOAD_INCOMPLETE',
