@@ -4,6 +4,7 @@ import { SdkError, type AppDescriptor, type FrameData, type ModelSpec } from '@s
 import type { Socket } from 'node:net';
 import { AppEndpoint, FrameRing, FrameSlot, appLaunchSpec, lendFrame, type AppHost } from '@sightline/sdk/agent';
 import type { CameraCredentials } from '../camera/credentials.js';
+import { Backoff } from '../client/backoff.js';
 import { CameraIngest, type CameraIngestOptions, type CameraStatus } from '../camera/ingest.js';
 import type { Clock } from '../clock.js';
 import type { OutputHub } from '../output/hub.js';
@@ -13,7 +14,6 @@ import type { SupervisorEvent } from '../sandbox/types.js';
 import { ModelRunnerClient } from '../vision/model-runner-client.js';
 import type { ModelPackage } from '../vision/model-package.js';
 import type { AppLog } from './app-logs.js';
-import { Backoff } from '../client/backoff.js';
 import { AppError } from './errors.js';
 import type { FrameTarget, Wiring } from './graph.js';
 import type { AppKvStore } from './kv-store.js';
@@ -507,7 +507,6 @@ export class AppRuntime {
       maxMs: this.deps.modelBackoff?.maxMs ?? 60_000,
       random: Math.random,
     });
-    this.modelRestarts.set(node, (this.modelRestarts.get(node) ?? 0) + 1);
     this.deps.log.line('error', `[${node}] the model runner stopped (${why}); starting it again`);
     this.deps.onChange?.();
     while (!this.stopped) {
@@ -534,9 +533,6 @@ export class AppRuntime {
       return;
     }
   }
-
-  /** Times each model node's runner died and was started again (status reports, tests). */
-  readonly modelRestarts = new Map<string, number>();
 
   /** Pids of the model runners now, by model node (tests and diagnostics). */
   modelPids(): Record<string, number> {

@@ -254,7 +254,7 @@ export class AppEndpoint {
         const wanted = this.host.wantsOutput?.(m.output) !== false;
         if (m.skipped === true) {
           // The app wrote nothing (nobody wanted the last frame): counted, never read or shown, even if a viewer came meanwhile.
-          if (!ring.fits(m.frame.width, m.frame.height)) throw new SdkError('FRAME_INVALID', 'The frame does not fit a ring slot.');
+          ring.outputSlot(m.output, m.frame.width, m.frame.height);
           this.stats.framesOut++;
           this.stats.framesUnread++;
           this.stats.framesSkipped++;

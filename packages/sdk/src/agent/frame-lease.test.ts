@@ -160,6 +160,9 @@ test('output.ring says whether the pixels are wanted; a frame sent without pixel
     await app.deliver({ ...put, id: 6, skipped: true, frame: { ...put.frame, width: W * 2 } });
     const last = app.replies.at(-1) as { ok: boolean; error?: { code: string } };
     assert.deepEqual([last.ok, last.error?.code], [false, 'FRAME_INVALID']);
+    await app.deliver({ ...put, id: 7, skipped: true, output: 'nope' });
+    const unknown = app.replies.at(-1) as { ok: boolean; error?: { code: string } };
+    assert.deepEqual([unknown.ok, unknown.error?.code], [false, 'UNKNOWN_OUTPUT']);
     endpoint.close();
   } finally {
     await ring.close();

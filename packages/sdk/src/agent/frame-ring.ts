@@ -139,10 +139,7 @@ export class FrameRing {
 
   /** Reads an output frame of `width`x`height` from its slot into a fresh buffer. FRAME_INVALID when the app wrote less. */
   read(output: string, width: number, height: number): Uint8Array {
-    const off = this.offsets.get(`out:${output}`);
-    if (off === undefined || this.closed) throw new SdkError('UNKNOWN_OUTPUT', `"${output}" has no ring slot.`);
-    const n = width * height * 3;
-    if (!(n > 0 && n <= this.slotBytes)) throw new SdkError('FRAME_INVALID', 'The frame does not fit a ring slot.');
+    const { off, n } = this.outputSlot(output, width, height);
     this.guard();
     const data = uninitialised(n);
     let done = 0;
@@ -160,10 +157,7 @@ export class FrameRing {
    * pixels: for an output nobody looks at now.
    */
   check(output: string, width: number, height: number): void {
-    const off = this.offsets.get(`out:${output}`);
-    if (off === undefined || this.closed) throw new SdkError('UNKNOWN_OUTPUT', `"${output}" has no ring slot.`);
-    const n = width * height * 3;
-    if (!(n > 0 && n <= this.slotBytes)) throw new SdkError('FRAME_INVALID', 'The frame does not fit a ring slot.');
+    const { off, n } = this.outputSlot(output, width, height);
     const size = fstatSync(this.fd).size;
     if (size > this.size) {
       this.overgrown++;
@@ -171,6 +165,20 @@ export class FrameRing {
     }
     // read() would hit the end of the file before n bytes: the same refusal.
     if (size < off + n) throw new SdkError('FRAME_INVALID', 'The output slot holds fewer bytes than the frame needs.');
+  }
+
+  /**
+   * The slot of an output and the bytes a frame of `width`x`height` takes
+   * in it: UNKNOWN_OUTPUT for an output without a slot, FRAME_INVALID for a
+   * frame that does not fit. Alone, for a frame whose pixels the app did not
+   * write (`output.ring` with `skipped`).
+   */
+  outputSlot(output: string, width: number, height: number): { off: number; n: number } {
+    const off = this.offsets.get(`out:${output}`);
+    if (off === undefined || this.closed) throw new SdkError('UNKNOWN_OUTPUT', `"${output}" has no ring slot.`);
+    const n = width * height * 3;
+    if (!(n > 0 && n <= this.slotBytes)) throw new SdkError('FRAME_INVALID', 'The frame does not fit a ring slot.');
+    return { off, n };
   }
 
   /** Cuts the file back to its layout if the app grew it. */
