@@ -112,12 +112,12 @@ test('a 2 GiB artifact goes up and comes back in bounded server memory, flat in 
     // at ~160 MiB under tsx (its loader thread, the modules, V8's young generation); a transfer adds
     // V8 garbage (16 KiB TLS records, 64 KiB cipher outputs) that the GC frees on its own schedule.
     assert.ok(afterUpload - early < 24 * MiB, `RSS grew ${mib(afterUpload - early)} MiB between 256 MiB and 2 GiB uploaded`);
-    // What a transfer costs over idle depends on the Node version (Node 20.20: 33-35 MiB; Node 24.22: 74 MiB after the
-    // first 256 MiB, 90 at the end, with the semi-spaces fixed as above); the object is 2 GiB, so any buffering of it
-    // would show far beyond either bound.
-    const transferBound = Number(process.versions.node.split('.')[0]) >= 24 ? 128 : 64;
+    // What a transfer costs over idle depends on the Node version (Node 20.20: 33-35 MiB, peak 213-216 MiB; Node 24.22:
+    // 74-90 MiB, peak 238-258 MiB, with the semi-spaces fixed as above); the object is 2 GiB, so any buffering of it
+    // would show far beyond either version's bounds.
+    const [transferBound, peakBound] = Number(process.versions.node.split('.')[0]) >= 24 ? [128, 320] : [64, 256];
     assert.ok(peak - idle < transferBound * MiB, `a transfer took ${mib(peak - idle)} MiB over the idle server`);
-    assert.ok(peak < 256 * MiB, `server peak RSS ${mib(peak)} MiB`);
+    assert.ok(peak < peakBound * MiB, `server peak RSS ${mib(peak)} MiB`);
     const { objects } = artifactFiles(dataDir);
     assert.equal(objects.length, 1);
     assert.ok(statSync(objects[0] ?? '').size > size, 'ciphertext is stored');
