@@ -1,14 +1,14 @@
 import { SandboxError } from './errors.js';
 
+/** The first id of the default range. */
+export const DEFAULT_APP_UID_FIRST = 61000;
+
 /**
  * Unprivileged ids for app processes, one per running node, from a range
  * no person or system service uses (default 61000-61999, below Debian's
  * dynamic-user range 61184-65519 only by convention: configure it per site).
  * An id returns to the pool when its node has stopped.
  */
-/** The first id of the default range. */
-export const DEFAULT_APP_UID_FIRST = 61000;
-
 export class UidPool {
   private readonly inUse = new Map<number, string>();
 

@@ -244,47 +244,23 @@ function resample(
     const ky0 = (1 - wy) * k;
     const ky1 = wy * k;
     const add = lo + half;
-    const o = ((padY + cy) * W + padX) * pixStep;
-    if (round) bilinearRow(src, data, r0, r1, x0, x1, wx, cw, o, pixStep, oR, oG, oB, ky0, ky1, add, true);
-    else bilinearRow(src, data, r0, r1, x0, x1, wx, cw, o, pixStep, oR, oG, oB, ky0, ky1, add, false);
+    let o = ((padY + cy) * W + padX) * pixStep;
+    for (let cx = 0; cx < cw; cx++, o += pixStep) {
+      const fx = wx[cx]!;
+      const gx = 1 - fx;
+      const a0 = r0 + x0[cx]!;
+      const a1 = r0 + x1[cx]!;
+      const b0 = r1 + x0[cx]!;
+      const b1 = r1 + x1[cx]!;
+      const r = (src[a0]! * gx + src[a1]! * fx) * ky0 + (src[b0]! * gx + src[b1]! * fx) * ky1 + add;
+      const g = (src[a0 + 1]! * gx + src[a1 + 1]! * fx) * ky0 + (src[b0 + 1]! * gx + src[b1 + 1]! * fx) * ky1 + add;
+      const b = (src[a0 + 2]! * gx + src[a1 + 2]! * fx) * ky0 + (src[b0 + 2]! * gx + src[b1 + 2]! * fx) * ky1 + add;
+      data[o + oR] = round ? r | 0 : r;
+      data[o + oG] = round ? g | 0 : g;
+      data[o + oB] = round ? b | 0 : b;
+    }
   }
   return { sx: 1 / scaleX, sy: 1 / scaleY, tx: rx - padX / scaleX, ty: ry - padY / scaleY };
-}
-
-/** One output row of {@link resample}: `cw` pixels from source rows `r0`/`r1`, written from `o` on. */
-function bilinearRow(
-  src: Uint8Array,
-  data: Float32Array | Uint8Array,
-  r0: number,
-  r1: number,
-  x0: Int32Array,
-  x1: Int32Array,
-  wx: Float32Array,
-  cw: number,
-  o: number,
-  pixStep: number,
-  oR: number,
-  oG: number,
-  oB: number,
-  ky0: number,
-  ky1: number,
-  add: number,
-  truncate: boolean,
-): void {
-  for (let cx = 0; cx < cw; cx++, o += pixStep) {
-    const fx = wx[cx]!;
-    const gx = 1 - fx;
-    const a0 = r0 + x0[cx]!;
-    const a1 = r0 + x1[cx]!;
-    const b0 = r1 + x0[cx]!;
-    const b1 = r1 + x1[cx]!;
-    const r = (src[a0]! * gx + src[a1]! * fx) * ky0 + (src[b0]! * gx + src[b1]! * fx) * ky1 + add;
-    const g = (src[a0 + 1]! * gx + src[a1 + 1]! * fx) * ky0 + (src[b0 + 1]! * gx + src[b1 + 1]! * fx) * ky1 + add;
-    const b = (src[a0 + 2]! * gx + src[a1 + 2]! * fx) * ky0 + (src[b0 + 2]! * gx + src[b1 + 2]! * fx) * ky1 + add;
-    data[o + oR] = truncate ? r | 0 : r;
-    data[o + oG] = truncate ? g | 0 : g;
-    data[o + oB] = truncate ? b | 0 : b;
-  }
 }
 
 /**
