@@ -10,6 +10,13 @@
  * pipeline spends beyond those two (IPC, tensor preparation, the blur, the
  * agent's own work) as a share of the ceiling. CPU time, not wall time, so
  * the figure holds on a machine that is doing other things too.
+ *
+ * Two more measures split that overhead: the same two ceilings at the
+ * camera's pace (work done 12 times a second costs more than in a burst),
+ * and the platform's floor: the same streams with a pass-through app
+ * (bench/apps/pass-through) that puts each frame out untouched, then also
+ * runs the model on a fixed input. privacy-blur minus the second is the
+ * app's own pixel work; the second minus the paced ceiling is the platform's.
  */
 import { execFile, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -162,13 +169,22 @@ interface Stream {
   pump: Promise<void>;
 }
 
-async function startStream(
-  i: number,
-  pkgDir: string,
-  entry: string,
-  storageRoot: string,
-  descriptor: Parameters<typeof startLocalApp>[0]['descriptor'],
-): Promise<Stream> {
+/** A bundled app package to run in every stream of a step. */
+interface BenchApp {
+  readonly pkgDir: string;
+  readonly entry: string;
+  readonly descriptor: Parameters<typeof startLocalApp>[0]['descriptor'];
+  readonly parameters: Record<string, unknown>;
+}
+
+async function bundled(srcDir: string, outDir: string, parameters: Record<string, unknown> = {}): Promise<BenchApp> {
+  const bundle = await bundleApp(srcDir, outDir);
+  copyFileSync(join(srcDir, 'descriptor.json'), join(outDir, 'descriptor.json'));
+  return { pkgDir: outDir, entry: bundle.outFile, descriptor: bundle.descriptor, parameters };
+}
+
+async function startStream(i: number, app: BenchApp, storageRoot: string): Promise<Stream> {
+  const { descriptor } = app;
   const storageDir = join(storageRoot, `s${i}`);
   mkdirSync(storageDir, { recursive: true });
   const runner = await ModelRunnerClient.start({ pkg: MODEL_DIR });
@@ -178,12 +194,12 @@ async function startStream(
   s.stop = false;
   s.runner = runner;
   s.app = startLocalApp({
-    entry,
-    appDir: pkgDir,
+    entry: app.entry,
+    appDir: app.pkgDir,
     storageDir,
     descriptor,
     instance: `bench-${i}`,
-    parameters: {},
+    parameters: app.parameters,
     models: {
       face: { spec: runner.spec, run: (t) => runner.run(`bench-${i}`, t), attach: (socket) => runner.attach(`bench-${i}`, socket) },
     },
@@ -210,91 +226,132 @@ async function startStream(
   return s;
 }
 
+/** What one step measured: frames put out, CPU per frame in all and by process, drops, the agent's collections. */
+interface Measured {
+  outputFpsPerStream: number;
+  droppedPerSecond: number;
+  cpuMsPerFrame: number;
+  cpuCores: number;
+  cpuMsPerFrameBy: Record<string, number>;
+  decodedFrameBuffersAllocated: number;
+  agentGc: { majorPerSecond: number; otherPerSecond: number; msPerFrame: number };
+}
+
+/** Runs `n` streams of `app` for `seconds` (after a warm-up) and measures them. */
+async function measure(n: number, app: BenchApp, storageRoot: string, seconds: number): Promise<Measured> {
+  const streams: Stream[] = [];
+  try {
+    for (let i = 0; i < n; i++) streams.push(await startStream(i, app, storageRoot));
+    await new Promise((r) => setTimeout(r, 5000)); // warm: every app has answered its first frames
+    const out0 = streams.map((s) => s.app.endpoint.stats.framesOut);
+    const pool0 = streams.map((s) => s.ingest.poolStats().allocated);
+    const dropped0 = streams.reduce((a, s) => a + s.app.slot('video_in').dropped, 0);
+    // The agent's garbage collections while measuring (major = mark-compact), as --trace-gc would show them.
+    const gc = { major: 0, minor: 0, ms: 0 };
+    const gcObserver = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
+        if (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) gc.major++;
+        else gc.minor++;
+        gc.ms += e.duration;
+      }
+    });
+    gcObserver.observe({ entryTypes: ['gc'] });
+    const cpu0 = treeCpu();
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    const cpu1 = treeCpu();
+    gcObserver.disconnect();
+    const wall = (performance.now() - t0) / 1000;
+    const frames = streams.reduce((a, s, k) => a + s.app.endpoint.stats.framesOut - (out0[k] ?? 0), 0);
+    const framesAllocated = streams.reduce((a, s, k) => a + s.ingest.poolStats().allocated - (pool0[k] ?? 0), 0);
+    const dropped = streams.reduce((a, s) => a + s.app.slot('video_in').dropped, 0) - dropped0;
+    const cpuPerFrame = cpuBetween(cpu0, cpu1) / Math.max(1, frames);
+    // Where the time goes, per output frame: the agent (this process), the apps, the model runners, ffmpeg.
+    const role = (pid: number): string =>
+      pid === process.pid
+        ? 'agent'
+        : streams.some((s) => s.app.child.pid === pid)
+          ? 'app'
+          : streams.some((s) => s.runner.pid === pid)
+            ? 'model'
+            : 'ffmpeg';
+    const byRole: Record<string, number> = { agent: 0, app: 0, model: 0, ffmpeg: 0 };
+    for (const [pid, t] of cpu1) byRole[role(pid)] = (byRole[role(pid)] ?? 0) + t - (cpu0.get(pid) ?? 0);
+    return {
+      outputFpsPerStream: Number((frames / wall / n).toFixed(2)),
+      droppedPerSecond: Number((dropped / wall).toFixed(2)),
+      cpuMsPerFrame: Number((cpuPerFrame * 1000).toFixed(2)),
+      cpuCores: Number((cpuBetween(cpu0, cpu1) / wall).toFixed(2)),
+      cpuMsPerFrameBy: Object.fromEntries(
+        Object.entries(byRole).map(([k, v]) => [k, Number(((v / Math.max(1, frames)) * 1000).toFixed(2))]),
+      ),
+      decodedFrameBuffersAllocated: framesAllocated,
+      agentGc: {
+        majorPerSecond: Number((gc.major / wall).toFixed(2)),
+        otherPerSecond: Number((gc.minor / wall).toFixed(2)),
+        msPerFrame: Number((gc.ms / Math.max(1, frames)).toFixed(2)),
+      },
+    };
+  } finally {
+    for (const s of streams) s.stop = true;
+    await Promise.all(
+      streams.map(async (s) => {
+        await s.pump;
+        await s.ingest.stop();
+        await s.app.stop();
+        await s.runner.close();
+      }),
+    );
+  }
+}
+
+/** The pass-through app (bench/apps/pass-through): the platform's own cost per frame. */
+const FLOOR_APP_DIR = join(ROOT, 'bench/apps/pass-through');
+
 export async function benchPipeline(streamCounts = [1, 2, 3, 4], seconds = 20): Promise<Record<string, unknown>> {
   const tmp = mkdtempSync(join(tmpdir(), 'sightline-bench-pipeline-'));
   try {
-    const pkgDir = join(tmp, 'pkg');
-    const bundle = await bundleApp(APP_DIR, pkgDir);
-    copyFileSync(join(APP_DIR, 'descriptor.json'), join(pkgDir, 'descriptor.json'));
+    const app = await bundled(APP_DIR, join(tmp, 'pkg'));
     const decodeCpu = await decodeCeiling(3);
     const model = await modelCeiling(60);
     const ceilingCpu = decodeCpu + model.cpuPerRun;
     const paced = await pacedCeiling(8);
     const pacedCpu = paced.decodeCpu + paced.modelCpu;
+    const versus = (cpuMsPerFrame: number): { overheadPct: number; overheadVsPacedPct: number } => ({
+      overheadPct: Number(((cpuMsPerFrame / (ceilingCpu * 1000) - 1) * 100).toFixed(1)),
+      overheadVsPacedPct: Number(((cpuMsPerFrame / (pacedCpu * 1000) - 1) * 100).toFixed(1)),
+    });
     const steps: Record<string, unknown>[] = [];
+    let keptUp = 0;
     for (const n of streamCounts) {
-      const streams: Stream[] = [];
-      for (let i = 0; i < n; i++) streams.push(await startStream(i, pkgDir, bundle.outFile, join(tmp, 'storage'), bundle.descriptor));
-      await new Promise((r) => setTimeout(r, 5000)); // warm: every app has answered its first frames
-      const out0 = streams.map((s) => s.app.endpoint.stats.framesOut);
-      const pool0 = streams.map((s) => s.ingest.poolStats().allocated);
-      const dropped0 = streams.reduce((a, s) => a + s.app.slot('video_in').dropped, 0);
-      // The agent's garbage collections while measuring (major = mark-compact), as --trace-gc would show them.
-      const gc = { major: 0, minor: 0, ms: 0 };
-      const gcObserver = new PerformanceObserver((list) => {
-        for (const e of list.getEntries()) {
-          const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
-          if (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) gc.major++;
-          else gc.minor++;
-          gc.ms += e.duration;
-        }
-      });
-      gcObserver.observe({ entryTypes: ['gc'] });
-      const cpu0 = treeCpu();
-      const t0 = performance.now();
-      await new Promise((r) => setTimeout(r, seconds * 1000));
-      const cpu1 = treeCpu();
-      gcObserver.disconnect();
-      const wall = (performance.now() - t0) / 1000;
-      const frames = streams.reduce((a, s, k) => a + s.app.endpoint.stats.framesOut - (out0[k] ?? 0), 0);
-      const framesAllocated = streams.reduce((a, s, k) => a + s.ingest.poolStats().allocated - (pool0[k] ?? 0), 0);
-      const dropped = streams.reduce((a, s) => a + s.app.slot('video_in').dropped, 0) - dropped0;
-      const cpuPerFrame = cpuBetween(cpu0, cpu1) / Math.max(1, frames);
-      // Where the time goes, per output frame: the agent (this process), the apps, the model runners, ffmpeg.
-      const role = (pid: number): string =>
-        pid === process.pid
-          ? 'agent'
-          : streams.some((s) => s.app.child.pid === pid)
-            ? 'app'
-            : streams.some((s) => s.runner.pid === pid)
-              ? 'model'
-              : 'ffmpeg';
-      const byRole: Record<string, number> = { agent: 0, app: 0, model: 0, ffmpeg: 0 };
-      for (const [pid, t] of cpu1) byRole[role(pid)] = (byRole[role(pid)] ?? 0) + t - (cpu0.get(pid) ?? 0);
-      const perFrame = Object.fromEntries(
-        Object.entries(byRole).map(([k, v]) => [k, Number(((v / Math.max(1, frames)) * 1000).toFixed(2))]),
-      );
+      const m = await measure(n, app, join(tmp, 'storage'), seconds);
       const step = {
         streams: n,
         cameraFps: CLIP_FPS,
-        outputFpsPerStream: Number((frames / wall / n).toFixed(2)),
-        droppedPerSecond: Number((dropped / wall).toFixed(2)),
-        cpuMsPerFrame: Number((cpuPerFrame * 1000).toFixed(2)),
+        ...m,
         ceilingCpuMsPerFrame: Number((ceilingCpu * 1000).toFixed(2)),
-        overheadPct: Number(((cpuPerFrame / ceilingCpu - 1) * 100).toFixed(1)),
         pacedCeilingCpuMsPerFrame: Number((pacedCpu * 1000).toFixed(2)),
-        overheadVsPacedPct: Number(((cpuPerFrame / pacedCpu - 1) * 100).toFixed(1)),
-        cpuCores: Number((cpuBetween(cpu0, cpu1) / wall).toFixed(2)),
-        cpuMsPerFrameBy: perFrame,
-        decodedFrameBuffersAllocated: framesAllocated,
-        agentGc: {
-          majorPerSecond: Number((gc.major / wall).toFixed(2)),
-          otherPerSecond: Number((gc.minor / wall).toFixed(2)),
-          msPerFrame: Number((gc.ms / Math.max(1, frames)).toFixed(2)),
-        },
+        ...versus(m.cpuMsPerFrame),
       };
       steps.push(step);
       process.stderr.write(`${JSON.stringify(step)}\n`);
-      for (const s of streams) s.stop = true;
-      await Promise.all(
-        streams.map(async (s) => {
-          await s.pump;
-          await s.ingest.stop();
-          await s.app.stop();
-          await s.runner.close();
-        }),
-      );
       if (step.outputFpsPerStream < CLIP_FPS * 0.9) break; // this many streams no longer keep up with the cameras
+      keptUp = n;
+    }
+    // The platform's floor at the largest count that kept up: the same streams with an app that does no pixel work
+    // of its own (frames in and out; then also the model on a fixed input). What privacy-blur costs beyond the
+    // second is its own work (letterbox, blur, decoding the model's answer); what the second costs beyond the paced
+    // ceiling is the platform's (agent, ring, channels, the SDK, the wake-ups).
+    const floor: Record<string, unknown>[] = [];
+    if (keptUp > 0) {
+      for (const withModel of [false, true]) {
+        const passThrough = await bundled(FLOOR_APP_DIR, join(tmp, withModel ? 'floor-model' : 'floor'), { model: withModel });
+        const m = await measure(keptUp, passThrough, join(tmp, 'storage'), seconds);
+        const step = { app: withModel ? 'pass-through + model' : 'pass-through', streams: keptUp, ...m, ...versus(m.cpuMsPerFrame) };
+        floor.push(step);
+        process.stderr.write(`${JSON.stringify(step)}\n`);
+      }
     }
     return {
       bench: 'pipeline',
@@ -309,6 +366,7 @@ export async function benchPipeline(streamCounts = [1, 2, 3, 4], seconds = 20): 
         modelCpuMsPerRun: Number((paced.modelCpu * 1000).toFixed(2)),
       },
       steps,
+      floor,
     };
   } finally {
     rmSync(tmp, { recursive: true, force: true });
