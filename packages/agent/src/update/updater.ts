@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Metadata, MetadataKind, type Snapshot, type TargetFile, type Timestamp } from '@tufjs/models';
 import { Updater } from 'tuf-js';
@@ -93,6 +93,53 @@ async function sha256File(path: string): Promise<string> {
   return h.digest('hex');
 }
 
+const WORK_PREFIX = '.work-';
+/** A work folder without a pid in its name (made before names carried one) is stale after this long. */
+const UNNAMED_WORK_STALE_MS = 24 * 3600_000;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // it exists, it is just not ours to signal
+  }
+}
+
+/**
+ * Removes the work folders that a process killed mid-update left in the
+ * slots directory (each holds up to a whole bundle, unpacked): those whose
+ * process (the pid in the name, `.work-PID-XXXXXX`) is gone, and unnamed
+ * ones older than a day. Folders of live processes (the running agent, a
+ * `sightline-agent update --bundle` beside it) are left alone. Returns the
+ * names removed.
+ *
+ * @example
+ * ```ts
+ * await sweepStaleWork('/var/lib/sightline/slots'); // ['.work-4242-Xb12Qz']
+ * ```
+ */
+export async function sweepStaleWork(root: string, now: number = Date.now()): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(root);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    if (!name.startsWith(WORK_PREFIX)) continue;
+    const pid = /^\.work-(\d+)-/.exec(name)?.[1];
+    let stale: boolean;
+    if (pid !== undefined) stale = Number(pid) !== process.pid && !alive(Number(pid));
+    else stale = now - (await stat(join(root, name)).catch(() => ({ mtimeMs: now }))).mtimeMs > UNNAMED_WORK_STALE_MS;
+    if (!stale) continue;
+    await rm(join(root, name), { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
 /**
  * The appliance side of signed updates (issue 7): refresh the TUF repository
  * through tuf-js over the agent's mTLS client, pick the release's target,
@@ -107,9 +154,11 @@ export class AgentUpdater {
     this.records = new UpdateRecords(d.store);
   }
 
+  /** A fresh work folder in the slots directory, named for this process; stale ones are removed first. */
   private async workDir(): Promise<string> {
     await mkdir(this.d.slots.root, { recursive: true, mode: 0o755 });
-    return mkdtemp(join(this.d.slots.root, '.work-'));
+    await sweepStaleWork(this.d.slots.root);
+    return mkdtemp(join(this.d.slots.root, `${WORK_PREFIX}${process.pid}-`));
   }
 
   private async trustedRoot(): Promise<Buffer> {
