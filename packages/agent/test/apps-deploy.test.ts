@@ -341,6 +341,11 @@ test('a model runner that dies is started again, and the app that uses it is res
   await m.apply([app], 'verified');
   const frames = (): number => last('inst-runner')?.nodes?.[0]?.metrics?.frames ?? 0;
   await waitFor(() => frames() > 0, 120_000, 'blurred frames');
+  // The model node is reported beside the code node: running, with what its runner served.
+  const face = () => last('inst-runner')?.nodes?.find((n) => n.node === 'face');
+  await waitFor(() => (face()?.metrics?.runs ?? 0) > 0, 30_000, 'the model node reported with its runs');
+  assert.equal(face()?.state, 'running');
+  assert.equal(face()?.restarts, 0);
   const before = m.list()[0]!;
   const runnerPid = before.modelPids.face;
   assert.ok(runnerPid !== undefined);
@@ -362,6 +367,14 @@ test('a model runner that dies is started again, and the app that uses it is res
   await waitFor(said(/\[face\] the model runner stopped \(SIGKILL\); starting it again/), 30_000, 'the runner death in the app log');
   await waitFor(said(/\[face\] the model runner is back/), 30_000, 'the runner restart in the app log');
   assert.equal(last('inst-runner')?.stage, 'running');
+  // Reported: one restart and why; the runs of the dead runner still counted.
+  const runsAtDeath = face()?.metrics?.runs ?? 0;
+  await waitFor(
+    () => face()?.state === 'running' && face()?.restarts === 1 && (face()?.metrics?.runs ?? 0) > runsAtDeath,
+    30_000,
+    'the restart in the report',
+  );
+  assert.equal(face()?.lastExit, 'SIGKILL');
   assert.throws(() => process.kill(runnerPid, 0), 'the old runner is gone');
   assert.throws(() => process.kill(appPid ?? -1, 0), 'the old app process is gone');
 });

@@ -6,6 +6,7 @@ import { ErrorNote, useLoad } from './ui';
 import { EnrollPage, LoginPage } from './pages/Login';
 import { FleetPage } from './pages/Fleet';
 import { DevicePage } from './pages/Device';
+import { AppInstancePage } from './pages/AppInstance';
 import { ProvisionPage } from './pages/Provision';
 import { CamerasPage } from './pages/Cameras';
 import { PackagesPage } from './pages/Packages';
@@ -34,6 +35,8 @@ const NAV: [string, string][] = [
 function Page({ path }: { path: string }): ReactNode {
   const device = /^\/devices\/([^/]+)$/.exec(path);
   if (device?.[1] !== undefined) return <DevicePage name={decodeURIComponent(device[1])} />;
+  const app = /^\/apps\/([^/]+)$/.exec(path);
+  if (app?.[1] !== undefined) return <AppInstancePage instance={decodeURIComponent(app[1])} />;
   switch (path) {
     case '/':
       return <FleetPage />;

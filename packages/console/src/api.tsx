@@ -182,8 +182,8 @@ export interface AppView {
   code?: string;
   message?: string;
   history: { stage: string; at: string; message?: string }[];
-  cameras: { node?: string; camera: string; state?: string; fps?: number; lastError?: string }[];
-  nodes: { node: string; state?: string; restarts?: number; lastExit?: string }[];
+  cameras: { node?: string; camera: string; paused?: boolean; state?: string; fps?: number; lastError?: string }[];
+  nodes: { node: string; type?: string; package?: string; version?: string; state?: string; restarts?: number; lastExit?: string; metrics?: Record<string, number> }[];
   parameters: unknown;
   /** Output node names (previewable where the project allows it). */
   outputs?: string[];
@@ -256,7 +256,10 @@ export const api = {
     deploy: (project: string, body: { manifest: AppManifest; device: string; overrides: Overrides }) => call<{ app: AppView }>('POST', `${P(project)}/apps`, body),
     watch: (project: string, instance: string, since: string | undefined, signal?: AbortSignal) =>
       call<{ app: AppView } | AppView>('GET', `${P(project)}/apps/${enc(instance)}${qs({ wait: 20, since })}`, undefined, signal),
+    get: (project: string, instance: string) => call<{ app: AppView }>('GET', `${P(project)}/apps/${enc(instance)}`),
     remove: (project: string, instance: string) => call<unknown>('DELETE', `${P(project)}/apps/${enc(instance)}`),
+    setPaused: (project: string, instance: string, camera: string, paused: boolean) =>
+      call<{ app: AppView }>('POST', `${P(project)}/apps/${enc(instance)}/${paused ? 'pause' : 'resume'}`, { camera }),
   },
   audit: {
     events: (q: Record<string, string | number | undefined>) => call<{ events: AuditEvent[]; next: number | null }>('GET', `/api/v1/audit/events${qs(q)}`),

@@ -336,6 +336,25 @@ test(
       });
       assert.ok(Number(audit.event.parameters['frames']) >= 2, 'the stop is audited with its frames');
 
+      // The app's own page, from the device page: its code node running with the counts it reports, its camera,
+      // and its own log group (the app's logger lines, shipped by the agent into app-<instance>).
+      await page.locator('li', { hasText: 'privacy-blur' }).getByRole('link', { name: 'privacy-blur' }).click();
+      await page.getByRole('heading', { name: 'App privacy-blur on lobby-box' }).waitFor();
+      const blurNode = page.locator('tr[data-node="blur"]');
+      await blurNode.getByRole('cell', { name: 'running', exact: true }).waitFor({ timeout: SLOW });
+      await blurNode.locator('td.metrics', { hasText: /frames [1-9]/ }).waitFor({ timeout: SLOW });
+      await page.locator('tr', { hasText: 'front-door' }).getByRole('cell', { name: 'connected', exact: true }).waitFor({ timeout: SLOW });
+      const appLogList = page.getByRole('list', { name: 'Log lines of app privacy-blur' });
+      await appLogList.locator('li').filter({ hasText: 'privacy-blur started' }).first().waitFor({ timeout: SLOW });
+      assert.equal(
+        await appLogList.locator('li').filter({ hasText: 'app running' }).count(),
+        0,
+        'only the app stream, not the agent lines',
+      );
+      await page.screenshot({ path: join(screenshots, 'app.png'), fullPage: true });
+      await page.getByRole('link', { name: '← Device lobby-box' }).click();
+      await page.getByRole('heading', { name: 'Device lobby-box' }).waitFor();
+
       // A ReadOnly user: first sign-in enrols TOTP from the QR page, then a reboot is refused with the API's message.
       const created = await s.call<{ initialPassword: string }>(
         'POST',

@@ -71,6 +71,14 @@ export interface ModelRunnerHooks {
 type CameraReport = NonNullable<appsApi.AppStatusReport['cameras']>[number];
 type NodeReport = NonNullable<appsApi.AppStatusReport['nodes']>[number];
 
+/** A model node's runner over its restarts: whether one is being started again, how often, why the last stopped, and the counts of those gone. */
+interface ModelHealth {
+  restarting: boolean;
+  restarts: number;
+  lastExit?: string;
+  carried: { runs: number; drops: number; errors: number };
+}
+
 interface CameraRun {
   readonly cam: appsApi.InstanceCamera;
   readonly width: number;
@@ -113,6 +121,8 @@ const even = (n: number): number => Math.max(16, Math.round(n / 2) * 2);
 export class AppRuntime {
   private readonly cameras = new Map<string, CameraRun>();
   private readonly runners = new Map<string, ModelRunnerClient>();
+  /** Per model node: restarts of its runner, why the last one stopped, and the counts of the runners before the live one. */
+  private readonly modelHealth = new Map<string, ModelHealth>();
   private readonly nodes = new Map<string, NodeRun>();
   private stopped = false;
   /** Aborted by stop(): ends the waits of model runner restarts. */
@@ -473,7 +483,34 @@ export class AppRuntime {
       if (run.metrics.size > 0) report.metrics = Object.fromEntries([...run.metrics].slice(0, 64));
       nodes.push(report);
     }
+    for (const [node, runner] of this.runners) {
+      const health = this.healthOf(node);
+      const c = runner.stats();
+      const report: NodeReport = {
+        node,
+        state: health.restarting ? 'restarting' : 'running',
+        restarts: health.restarts,
+        // What the runner served: inferences, frames dropped because the app's previous one was still at the model, errors.
+        metrics: {
+          runs: health.carried.runs + c.runs,
+          drops: health.carried.drops + c.drops,
+          errors: health.carried.errors + c.errors,
+          mean_ms: Math.round(c.meanMs * 100) / 100,
+        },
+      };
+      if (health.lastExit !== undefined) report.lastExit = health.lastExit;
+      nodes.push(report);
+    }
     return { cameras, nodes };
+  }
+
+  private healthOf(node: string): ModelHealth {
+    let h = this.modelHealth.get(node);
+    if (h === undefined) {
+      h = { restarting: false, restarts: 0, carried: { runs: 0, drops: 0, errors: 0 } };
+      this.modelHealth.set(node, h);
+    }
+    return h;
   }
 
   /**
@@ -508,6 +545,16 @@ export class AppRuntime {
       random: Math.random,
     });
     this.deps.log.line('error', `[${node}] the model runner stopped (${why}); starting it again`);
+    const health = this.healthOf(node);
+    const gone = this.runners.get(node)?.stats();
+    if (gone !== undefined) {
+      health.carried.runs += gone.runs;
+      health.carried.drops += gone.drops;
+      health.carried.errors += gone.errors;
+    }
+    health.restarting = true;
+    health.restarts++;
+    health.lastExit = why.slice(0, 512);
     this.deps.onChange?.();
     while (!this.stopped) {
       await this.deps.clock.sleep(backoff.next(), this.stopper.signal);
@@ -524,6 +571,7 @@ export class AppRuntime {
         return;
       }
       this.runners.set(node, runner);
+      health.restarting = false;
       this.deps.log.line('info', `[${node}] the model runner is back; restarting the code nodes that use it`);
       for (const run of this.nodes.values()) {
         const uses = [...(this.prepared.wiring.models.get(run.prepared.node)?.values() ?? [])].includes(node);

@@ -1,6 +1,6 @@
 import { useEffect, useState, type FormEvent, type ReactNode } from 'react';
 import { api, ApiError, type AppManifest, type AppView, type ManifestNode, type ParameterSpec } from '../api';
-import { useLocation } from '../router';
+import { Link, useLocation } from '../router';
 import { useSession } from '../session';
 import { bytes, ErrorNote, fieldError, isNotFoundRoute, Unavailable, useAction, useLoad } from '../ui';
 
@@ -247,7 +247,9 @@ export function DeployPage(): ReactNode {
         <tbody>
           {(apps.data?.apps ?? []).map((a) => (
             <tr key={a.instanceId}>
-              <th scope="row">{a.app}</th>
+              <th scope="row">
+                <Link to={`/apps/${encodeURIComponent(a.instanceId)}`}>{a.app}</Link>
+              </th>
               <td>{a.device}</td>
               <td>{a.stage}</td>
               <td>{a.code === undefined ? '' : `${a.code}: ${a.message ?? ''}`}</td>

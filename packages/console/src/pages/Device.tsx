@@ -1,9 +1,10 @@
-import { useEffect, useRef, useState, type ReactNode } from 'react';
-import { api, ApiError, type AppView, type Device, type Job, type LogEvent } from '../api';
+import { useEffect, useState, type ReactNode } from 'react';
+import { api, type AppView, type Device, type Job } from '../api';
 import { Link } from '../router';
 import { useSession } from '../session';
 import { ago, bytes, ConfirmButton, duration, ErrorNote, isNotFoundRoute, Sparkline, useAction, useLoad } from '../ui';
 import { StatusBadge } from './Fleet';
+import { LogTail } from './LogTail';
 import { OutputPreview } from './OutputPreview';
 
 interface Sample {
@@ -52,63 +53,6 @@ function useSeries(current: Readonly<Record<string, number>>, stamp: string | un
   return series;
 }
 
-/** A live tail of the device's log group: the last hour, then long-polls for what comes next. */
-function LogTail({ project, device }: { project: string; device: string }): ReactNode {
-  const [lines, setLines] = useState<LogEvent[]>([]);
-  const [error, setError] = useState<unknown>(undefined);
-  const [paused, setPaused] = useState(false);
-  const box = useRef<HTMLOListElement>(null);
-  useEffect(() => {
-    if (paused) return;
-    const aborter = new AbortController();
-    let after: string | undefined;
-    const loop = async (): Promise<void> => {
-      let first = true;
-      while (!aborter.signal.aborted) {
-        try {
-          const page = await api.logs.read(
-            project,
-            `device-${device}`,
-            first ? { since: String(Date.now() - 3_600_000), limit: 500 } : { ...(after === undefined ? {} : { after }), wait: 20, limit: 500 },
-            aborter.signal,
-          );
-          first = false;
-          after = page.nextToken;
-          setError(undefined);
-          if (page.events.length > 0) setLines((prev) => [...prev, ...page.events].slice(-500));
-        } catch (e) {
-          if (aborter.signal.aborted) return;
-          setError(e);
-          // The group appears with the device's first batch; try again shortly.
-          await new Promise((r) => setTimeout(r, e instanceof ApiError && e.code === 'LOG_GROUP_NOT_FOUND' ? 3000 : 5000));
-        }
-      }
-    };
-    void loop();
-    return () => aborter.abort();
-  }, [project, device, paused]);
-  useEffect(() => {
-    const el = box.current;
-    if (el !== null) el.scrollTop = el.scrollHeight;
-  }, [lines]);
-  return (
-    <section aria-labelledby="logs-h">
-      <h2 id="logs-h">Log tail</h2>
-      <button type="button" onClick={() => setPaused((p) => !p)} aria-pressed={paused}>
-        {paused ? 'Resume tail' : 'Pause tail'}
-      </button>
-      <ErrorNote error={error instanceof ApiError && error.code === 'LOG_GROUP_NOT_FOUND' ? undefined : error} />
-      {lines.length === 0 ? <p className="hint">No log lines yet{error instanceof ApiError && error.code === 'LOG_GROUP_NOT_FOUND' ? ' (the device has not shipped any)' : ''}.</p> : null}
-      <ol className="logs" ref={box} tabIndex={0} aria-label={`Log lines of ${device}`} aria-live="off">
-        {lines.map((l, i) => (
-          <li key={`${l.time}-${i}`} className={`log-${l.level ?? 'info'}`}>
-            <time dateTime={l.time}>{l.time.slice(11, 19)}</time> <span className="log-level">{l.level ?? ''}</span> <span className="log-stream">{l.stream}</span> {l.message}
-          </li>
-        ))}
-      </ol>
-    </section>
-  );
-}
 
 function JobRow({ job }: { job: Job }): ReactNode {
   const pct = job.bytesTotal !== undefined && job.bytesTotal > 0 && job.bytesDone !== undefined ? Math.round((job.bytesDone / job.bytesTotal) * 100) : undefined;
@@ -262,7 +206,10 @@ export function DevicePage({ name }: { name: string }): ReactNode {
         <ul>
           {appList.map((a) => (
             <li key={a.instanceId}>
-              <strong>{a.app}</strong> — <span className={`badge badge-stage-${a.stage}`}>{a.stage}</span>
+              <Link to={`/apps/${encodeURIComponent(a.instanceId)}`}>
+                <strong>{a.app}</strong>
+              </Link>{' '}
+              — <span className={`badge badge-stage-${a.stage}`}>{a.stage}</span>
               {a.code === undefined ? null : ` ${a.code}: ${a.message ?? ''}`}
               <ul>
                 {a.cameras.map((c) => (
@@ -303,7 +250,7 @@ export function DevicePage({ name }: { name: string }): ReactNode {
         )}
         <Link to={`/deploy?device=${encodeURIComponent(name)}`}>Deploy an app to {name}</Link>
       </section>
-      <LogTail project={project} device={name} />
+      <LogTail project={project} group={`device-${name}`} label={name} heading="Log tail" />
     </section>
   );
 }
