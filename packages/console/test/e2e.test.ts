@@ -352,6 +352,15 @@ test(
         'only the app stream, not the agent lines',
       );
       await page.screenshot({ path: join(screenshots, 'app.png'), fullPage: true });
+      // Pausing the camera's input (a new revision to the device) and resuming it, each behind a confirmation naming it.
+      const cameraRow = page.locator('tr', { hasText: 'front-door' });
+      await cameraRow.getByRole('button', { name: 'Pause camera' }).click();
+      await page.getByRole('button', { name: 'Pause camera front-door' }).click();
+      await cameraRow.getByRole('cell', { name: 'paused', exact: true }).waitFor({ timeout: SLOW });
+      await cameraRow.getByRole('button', { name: 'Resume camera' }).click();
+      await page.getByRole('button', { name: 'Resume camera front-door' }).click();
+      await cameraRow.getByRole('cell', { name: 'connected', exact: true }).waitFor({ timeout: SLOW });
+      await page.locator('[data-stage="running"]').waitFor({ timeout: SLOW });
       await page.getByRole('link', { name: '← Device lobby-box' }).click();
       await page.getByRole('heading', { name: 'Device lobby-box' }).waitFor();
 
