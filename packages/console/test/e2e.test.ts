@@ -17,7 +17,12 @@ import { until as waitUntil } from '../../agent/test/helpers/wait.js';
 const CHROMIUM = '/usr/bin/chromium';
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const agentBin = join(root, 'packages/agent/src/cli/main.ts');
-const screenshots = join(root, 'docs/screenshots');
+/**
+ * Where the screenshots go: the README's docs/screenshots with SIGHTLINE_SCREENSHOTS=1 (to refresh them),
+ * else a scratch folder, so that a test run leaves the checkout as it found it.
+ */
+const screenshots =
+  process.env['SIGHTLINE_SCREENSHOTS'] === '1' ? join(root, 'docs/screenshots') : join(tmpdir(), 'sightline-console-screenshots');
 /** The demo's clip (faces panning past): the camera simulator loops it. */
 const CLIP = join(root, 'packages/agent/test/fixtures/video/pan-messi.mp4');
 const CAMERA_PASSWORD = 'Door-cam-pass-77';
