@@ -2,6 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { request } from 'node:https';
 import { join } from 'node:path';
 import { generatePackageSigningKey, loadPackageSigningKey } from '@sightline/core';
 import { appsApi } from '@sightline/protocol';
@@ -39,9 +40,9 @@ after(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-test('the agent deploys the desired apps in its sandbox, reports isolation in the heartbeat, and removes them', async () => {
-  const device = 'gate-1';
-  const archive = join(tmp, 'a.age');
+/** A registered device's data folder (key-file root key, no TPM). */
+async function registeredDevice(device: string): Promise<string> {
+  const archive = join(tmp, `${device}.age`);
   writeFileSync(archive, await sealArchive(await cp.provision(device), 'pass-phrase-for-test'));
   const dataDir = join(tmp, device);
   await register({
@@ -53,8 +54,12 @@ test('the agent deploys the desired apps in its sandbox, reports isolation in th
     fetcherFactory: (id) => new ControlPlaneFetcher(id),
     now: () => new Date(),
   });
-  const lines: string[] = [];
-  const agent = await Agent.open(
+  return dataDir;
+}
+
+/** An agent on `dataDir` whose log lines go to `lines`; its local output server on a free port of 127.0.0.1. */
+function openAgent(dataDir: string, lines: string[]): Promise<Agent> {
+  return Agent.open(
     {
       dataDir,
       heartbeatIntervalMs: 200,
@@ -75,6 +80,13 @@ test('the agent deploys the desired apps in its sandbox, reports isolation in th
       logger: new AgentLogger({ clock: systemClock, sink: (l) => lines.push(l) }),
     },
   );
+}
+
+test('the agent deploys the desired apps in its sandbox, reports isolation in the heartbeat, and removes them', async () => {
+  const device = 'gate-1';
+  const dataDir = await registeredDevice(device);
+  const lines: string[] = [];
+  const agent = await openAgent(dataDir, lines);
   const done = agent.run();
   try {
     const signer = generatePackageSigningKey();
@@ -100,4 +112,90 @@ test('the agent deploys the desired apps in its sandbox, reports isolation in th
   const root = await new RootKeyManager(dataDir, noTpm).load();
   const local = await readLocalAccess(new EncryptedStore(layout(dataDir).store, root.key));
   assert.match(local?.token ?? '', /^[A-Za-z0-9_-]{43}$/, 'a local output token, sealed in the store');
+});
+
+/** GETs a few hundred kB of a never-ending MJPEG stream from the local output server (its certificate is self-signed). */
+function getStream(port: number, path: string, token: string): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const req = request(
+      { host: '127.0.0.1', port, path, headers: { authorization: `Bearer ${token}` }, rejectUnauthorized: false },
+      (res) => {
+        res.on('data', (d: Buffer) => {
+          chunks.push(d);
+          size += d.length;
+          if (size > 200_000) req.destroy();
+        });
+        const done = (): void => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) });
+        res.on('end', done);
+        res.on('close', done);
+      },
+    );
+    req.on('error', (e) => (chunks.length > 0 ? undefined : reject(e)));
+    req.setTimeout(30_000, () => req.destroy());
+    req.end();
+  });
+}
+
+test('apps keep running through an outage: restarted without the control plane, the agent runs the last desired apps; when it returns nothing is redeployed', async () => {
+  const device = 'gate-2';
+  const dataDir = await registeredDevice(device);
+  const signer = generatePackageSigningKey();
+  const pkgs = await privacyBlurPackages(cp, loadPackageSigningKey(signer.privateKeyPem), join(tmp, 'build-2'));
+  cp.setApps(device, [privacyBlurApp({ instanceId: 'inst-b', revision: 1, code: pkgs.code, model: pkgs.model })]);
+  const reports = (): appsApi.AppStatusReport[] => cp.appStatus.filter((r) => r.instanceId === 'inst-b').map((r) => r.body);
+
+  // First run, online: deployed and running; then the agent stops (its apps with it).
+  const first: string[] = [];
+  const agent = await openAgent(dataDir, first);
+  const done = agent.run();
+  try {
+    await waitFor(() => ['running', 'failed'].includes(reports().at(-1)?.stage ?? ''), 120_000, 'the deployment');
+    assert.equal(reports().at(-1)?.stage, 'running');
+  } finally {
+    agent.stop();
+    await done;
+  }
+
+  // The control plane goes away, and the agent starts again (a reboot during an outage).
+  await cp.stop();
+  const lines: string[] = [];
+  const again = await openAgent(dataDir, lines);
+  const running = again.run();
+  try {
+    await waitFor(
+      () => lines.some((l) => l.includes('app running') && l.includes('inst-b')),
+      120_000,
+      'the app running without the control plane',
+    );
+    assert.ok(lines.some((l) => l.includes('starting the apps of the last desired state')));
+    // Its blurred output is served locally all the same.
+    const port = Number(
+      /local output server listening.*port=(\d+)/.exec(lines.find((l) => l.includes('local output server listening')) ?? '')?.[1],
+    );
+    const root = await new RootKeyManager(dataDir, noTpm).load();
+    const local = await readLocalAccess(new EncryptedStore(layout(dataDir).store, root.key));
+    const stream = await getStream(port, '/apps/inst-b/outputs/out.mjpeg', local?.token ?? '');
+    assert.equal(stream.status, 200);
+    assert.ok(stream.body.toString('latin1').split('--sightline-frame\r\n').length >= 3, 'frames flow while the control plane is away');
+
+    // The control plane returns with the same desired state: the instance is reported running, not deployed again.
+    const seen = reports().length;
+    await cp.restart();
+    await waitFor(
+      () =>
+        reports()
+          .slice(seen)
+          .some((r) => r.stage === 'running'),
+      30_000,
+      'running reported once the control plane is back',
+    );
+    await waitFor(() => cp.heartbeats.filter((h) => h.device === device).length > 2, 10_000, 'heartbeats again');
+    assert.equal(lines.filter((l) => l.includes('deploying app')).length, 1, 'deployed once, from the sealed copy, and not again');
+  } finally {
+    again.stop();
+    await running;
+    if (!cp.listening) await cp.restart();
+  }
 });

@@ -277,7 +277,7 @@ test('a package signed by a key the project does not trust fails PACKAGE_SIGNER_
   assert.equal(last('inst-untrusted')?.code, 'PACKAGE_SIGNATURE_INVALID');
 });
 
-test('a blob the control plane does not serve fails PACKAGE_DOWNLOAD_FAILED at once (a refusal is not retried)', async () => {
+test('a blob the control plane does not serve fails PACKAGE_DOWNLOAD_FAILED at once (a refusal is not retried, but for retryFailed)', async () => {
   const { m } = manager('missing');
   const code = signedPackage(cp, key, {
     kind: 'code',
@@ -286,10 +286,34 @@ test('a blob the control plane does not serve fails PACKAGE_DOWNLOAD_FAILED at o
     descriptor: exampleDescriptor(),
     files: { 'app.mjs': randomBytes(100) },
   });
-  cp.blobs.delete(firstBlob(code));
-  await m.apply([privacyBlurApp({ instanceId: 'inst-missing', revision: 1, code, model: pkgs.model })], 'verified');
+  const sha = firstBlob(code);
+  const blob = cp.blobs.get(sha);
+  assert.ok(blob !== undefined);
+  cp.blobs.delete(sha);
+  const app = privacyBlurApp({ instanceId: 'inst-missing', revision: 1, code, model: pkgs.model });
+  await m.apply([app], 'verified');
   await waitFor(ended('inst-missing', 1), 30_000, 'the deployment to fail');
   assert.equal(last('inst-missing')?.code, 'PACKAGE_DOWNLOAD_FAILED');
+  // Not retried at the same revision…
+  assert.deepEqual(await m.apply([app], 'verified'), []);
+  // …unless the failure happened while the control plane was away (retryFailed): then the next plan deploys it again.
+  cp.blobs.set(sha, blob);
+  const seen = reports('inst-missing').length;
+  m.retryFailed(new Set(['inst-missing']));
+  const steps = await m.apply([app], 'verified');
+  assert.deepEqual(
+    steps.map((st) => (st.kind === 'deploy' ? `deploy ${st.reason}` : st.kind)),
+    ['deploy retry'],
+  );
+  await waitFor(
+    () =>
+      reports('inst-missing')
+        .slice(seen)
+        .some((r) => r.stage === 'verifying'),
+    30_000,
+    'the retry past its download',
+  );
+  assert.deepEqual(await m.apply([app], 'verified'), [], 'retried once, not at every plan');
 });
 
 test('a stage past its timeout fails STAGE_TIMEOUT naming the stage', async () => {

@@ -71,6 +71,19 @@ test('a failed deployment is not retried at the same revision, and is at a newer
   ]);
 });
 
+test('a failure marked retry (while the control plane was away) is retried at the same revision, only with the same content', () => {
+  const a = app('i-1', 1);
+  const failedAway = running(a, { phase: 'failed', retry: true });
+  assert.deepEqual(planApps({ integrity: 'verified', instances: [failedAway] }, [a]), [{ kind: 'deploy', app: a, reason: 'retry' }]);
+  // Running, or marked but the content differs at the same revision: left alone; compromised: stopped, not retried.
+  assert.deepEqual(planApps({ integrity: 'verified', instances: [running(a, { retry: true })] }, [a]), []);
+  const other = app('i-1', 1, { parameters: { blur: { threshold: 0.5 } } });
+  assert.deepEqual(planApps({ integrity: 'verified', instances: [failedAway] }, [other]), []);
+  assert.deepEqual(planApps({ integrity: 'compromised', instances: [failedAway] }, [a]), [
+    { kind: 'stop', instanceId: 'i-1', reason: 'integrity compromised' },
+  ]);
+});
+
 test('an instance the control plane dropped is stopped; steps come in instance order', () => {
   const a = app('i-2', 1);
   const gone = app('i-1', 4);

@@ -41,6 +41,8 @@ interface Instance {
   revision: number;
   key: string;
   phase: InstanceSnapshot['phase'];
+  /** A failed deployment the next plan may retry at the same revision (see retryFailed). */
+  retry: boolean;
   stage: Progress['stage'];
   runtime: AppRuntime | undefined;
   runDir: string | undefined;
@@ -93,6 +95,7 @@ export class AppManager {
       revision: i.revision,
       key: i.key,
       phase: i.phase,
+      retry: i.retry,
       paused: i.runtime?.pausedCameras() ?? i.app.cameras.filter((c) => c.paused).map((c) => c.node),
     }));
   }
@@ -108,6 +111,16 @@ export class AppManager {
       pids: i.runtime?.nodePids() ?? [],
       modelPids: i.runtime?.modelPids() ?? {},
     }));
+  }
+
+  /**
+   * Lets the next plan retry these instances if their deployment failed (the
+   * planner retries a failed instance only for a newer revision): used for
+   * instances started from the agent's own copy of the last desired state,
+   * whose failures may only be the control plane's absence.
+   */
+  retryFailed(ids: ReadonlySet<string>): void {
+    for (const inst of this.instances.values()) if (ids.has(inst.id) && inst.phase === 'failed') inst.retry = true;
   }
 
   /** Plans and starts the steps toward `desired`; deployments run in the background. Returns the steps. */
@@ -128,6 +141,7 @@ export class AppManager {
         inst.revision = step.app.revision;
         inst.key = deploymentKey(step.app);
         inst.phase = 'deploying';
+        inst.retry = false;
         this.report(inst, { stage: 'queued' });
         const ctl = new AbortController();
         inst.deploying = { ctl, done: this.deploy(inst, step.app, ctl.signal) };
@@ -180,6 +194,7 @@ export class AppManager {
       revision: app.revision,
       key: deploymentKey(app),
       phase: 'deploying',
+      retry: false,
       stage: 'queued',
       runtime: undefined,
       runDir: undefined,

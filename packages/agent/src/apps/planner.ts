@@ -12,6 +12,8 @@ export interface InstanceSnapshot {
   /** {@link deploymentKey} of what runs (or is being deployed). */
   readonly key: string;
   readonly phase: 'deploying' | 'running' | 'failed';
+  /** A failed deployment to try again at the same revision (it failed while the control plane could not be reached). */
+  readonly retry?: boolean;
   /** Camera nodes paused now. */
   readonly paused: readonly string[];
 }
@@ -58,7 +60,9 @@ export function deploymentKey(app: DesiredApp): string {
  *   and none is started or changed until the integrity check passes again.
  * - An instance the control plane no longer lists is stopped.
  * - A revision older than or equal to the one acted on changes nothing (a
- *   failed deployment is not retried until the control plane changes it).
+ *   failed deployment is not retried until the control plane changes it),
+ *   except a failure marked `retry` (it happened while the control plane
+ *   could not be reached) at the same revision and deployment key.
  * - A newer revision whose deployment key differs is a redeploy; one that
  *   only pauses or resumes cameras is applied in place, then adopted.
  */
@@ -76,6 +80,10 @@ export function planApps(current: AppsCurrent, desired: readonly DesiredApp[]): 
     const now = byId.get(app.instanceId);
     if (now === undefined) {
       steps.push({ kind: 'deploy', app, reason: 'new' });
+      continue;
+    }
+    if (now.phase === 'failed' && now.retry === true && app.revision === now.revision && deploymentKey(app) === now.key) {
+      steps.push({ kind: 'deploy', app, reason: 'retry' });
       continue;
     }
     if (app.revision <= now.revision) continue;

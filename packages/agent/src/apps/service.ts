@@ -59,6 +59,8 @@ async function writable(dir: string): Promise<boolean> {
 export class AppService {
   private desired: readonly DesiredApp[] = [];
   private applying: Promise<unknown> = Promise.resolve();
+  /** Instances started by {@link resume} that no desired state from the control plane has confirmed yet. */
+  private readonly provisional = new Set<string>();
 
   private constructor(
     readonly manager: AppManager,
@@ -134,8 +136,32 @@ export class AppService {
 
   /** Reconciles the apps (serialised: one plan at a time). `desired` undefined re-plans the last desired state (integrity changed). */
   apply(integrity: IntegrityState, desired?: readonly DesiredApp[]): Promise<void> {
+    return this.plan(integrity, desired, desired !== undefined);
+  }
+
+  /**
+   * Starts the apps of the last desired state the agent applied (sealed in
+   * its store) when it starts before reaching the control plane: apps keep
+   * running through an outage and a reboot. Every package is verified again
+   * from the cache before it runs, as in any deployment; a camera whose
+   * credentials cannot be fetched fails its instance until the control plane
+   * answers, and the first desired state from it retries what failed.
+   */
+  resume(integrity: IntegrityState, last: readonly DesiredApp[]): Promise<void> {
+    for (const a of last) this.provisional.add(a.instanceId);
+    return this.plan(integrity, last, false);
+  }
+
+  private plan(integrity: IntegrityState, desired: readonly DesiredApp[] | undefined, fromControlPlane: boolean): Promise<void> {
     if (desired !== undefined) this.desired = desired;
-    const next = this.applying.then(() => this.manager.apply(this.desired, integrity));
+    const next = this.applying.then(() => {
+      if (fromControlPlane && this.provisional.size > 0) {
+        // The control plane answered: what failed while it could not be reached goes again.
+        this.manager.retryFailed(this.provisional);
+        this.provisional.clear();
+      }
+      return this.manager.apply(this.desired, integrity);
+    });
     this.applying = next.catch(() => undefined);
     return next.then(() => undefined);
   }

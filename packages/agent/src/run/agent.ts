@@ -311,6 +311,16 @@ export class Agent {
     }
     this.deps.logger.info('agent started', { version: AGENT_VERSION, device: this.identity.device, rootKey: this.protection });
     await this.writeStatus();
+    // Apps keep running through an outage: the apps of the last desired state start now, not when the control plane answers.
+    const lastApps = (await this.loadState()).apps ?? [];
+    if (this.apps !== undefined && lastApps.length > 0) {
+      this.deps.logger.info('starting the apps of the last desired state', { apps: lastApps.length });
+      void this.apps
+        .resume(this.deps.integrity.status().state, lastApps)
+        .catch((err: unknown) =>
+          this.deps.logger.error('starting the last apps failed', { error: err instanceof Error ? err.message : String(err) }),
+        );
+    }
 
     this.backgroundLoops = [
       this.guard('heartbeat', this.heartbeatLoop()),
@@ -409,6 +419,7 @@ export class Agent {
     this.appliedEtag = desired.etag;
     const after = await this.loadState();
     after.appliedEtag = desired.etag;
+    after.apps = desired.apps;
     await this.saveState(after);
     return 'continue';
   }

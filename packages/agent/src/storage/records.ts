@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { deviceApi } from '@sightline/protocol';
+import { appsApi, deviceApi } from '@sightline/protocol';
 
 /** The device's identity, written once the control plane has answered `register` (and again on each renewal). */
 export const identityRecord = z
@@ -49,6 +49,12 @@ export const agentState = z
     jobs: z.record(z.string(), jobRecord),
     /** Set when the control plane refused this device's identity: the agent will not start until reset. */
     refused: refusal.optional(),
+    /**
+     * The apps of the last desired state applied (sealed like the rest): what
+     * the agent starts again after a restart or a reboot before it has reached
+     * the control plane, so that apps keep running through an outage.
+     */
+    apps: z.array(appsApi.desiredApp).optional(),
   })
   .strict();
 export type AgentState = z.infer<typeof agentState>;

@@ -204,6 +204,11 @@ export class FakeControlPlane {
     if (s !== undefined) await new Promise<void>((resolve) => s.close(() => resolve()));
   }
 
+  /** Whether it serves now (false between stop() and restart()). */
+  get listening(): boolean {
+    return this.server !== undefined;
+  }
+
   /** Comes back on the same port with the same certificate. */
   async restart(): Promise<void> {
     await this.listen();
