@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '**/dist/**', 'packages/*/bin/**', 'scripts/*.mjs', 'eslint.config.js'] },
+  { ignores: ['**/node_modules/**', '**/dist/**', '.data/**', '.sightline-demo/**', '.sightline-demo-appliance/**', 'bench/out/**', 'coverage/**', 'packages/*/bin/**', 'scripts/*.mjs', 'eslint.config.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
