@@ -19,9 +19,11 @@ import {
   agentState,
   emptyState,
   identityRecord,
+  lastAppsRecord,
   type AgentState,
   type AgentStatus,
   type IdentityRecord,
+  type LastAppsRecord,
 } from '../storage/records.js';
 import { RootKeyManager, type RootKeyProtection } from '../storage/root-key.js';
 import { EncryptedStore } from '../storage/store.js';
@@ -31,6 +33,7 @@ import { hostMetrics } from './metrics.js';
 import { isRegistered } from '../identity/register.js';
 import { AppService, deriveAppsKey } from '../apps/service.js';
 import type { NodeLauncher } from '../apps/launcher.js';
+import type { DesiredApp } from '../apps/planner.js';
 import { writeFileAtomic } from '../storage/atomic.js';
 import { UpdateJobs } from '../update/jobs.js';
 
@@ -106,6 +109,8 @@ export class Agent {
   private heartbeatDue = false;
   private backgroundLoops: Promise<void>[] = [];
   private wiped = false;
+  /** The etag of the desired state whose apps are in the last-apps record (not written again for the same). */
+  private savedAppsEtag: string | undefined;
   private apps: AppService | undefined;
   private stateChain: Promise<unknown> = Promise.resolve();
 
@@ -193,6 +198,20 @@ export class Agent {
 
   private get signal(): AbortSignal {
     return this.controller.signal;
+  }
+
+  /** The apps of the last desired state applied; none when the record is missing or unreadable (an agent that cannot read it starts none). */
+  private async lastApps(): Promise<readonly DesiredApp[]> {
+    try {
+      const r = await this.store.readJson(RECORD.lastApps, lastAppsRecord);
+      this.savedAppsEtag = r?.etag;
+      return r?.apps ?? [];
+    } catch (err) {
+      this.deps.logger.warn('the last desired apps could not be read; waiting for the control plane', {
+        error: err instanceof Error ? err.message : String(err),
+      });
+      return [];
+    }
   }
 
   // --- persisted state: serialised, so two loops never interleave a read-modify-write.
@@ -312,7 +331,7 @@ export class Agent {
     this.deps.logger.info('agent started', { version: AGENT_VERSION, device: this.identity.device, rootKey: this.protection });
     await this.writeStatus();
     // Apps keep running through an outage: the apps of the last desired state start now, not when the control plane answers.
-    const lastApps = (await this.loadState()).apps ?? [];
+    const lastApps = await this.lastApps();
     if (this.apps !== undefined && lastApps.length > 0) {
       this.deps.logger.info('starting the apps of the last desired state', { apps: lastApps.length });
       void this.apps
@@ -417,9 +436,12 @@ export class Agent {
     // Issue 8: push exactly the output previews the control plane asks for now (none when compromised).
     this.apps?.previews?.apply(this.deps.integrity.status().state === 'compromised' ? [] : (desired.previews ?? []));
     this.appliedEtag = desired.etag;
+    if (this.apps !== undefined && !this.wiped && this.savedAppsEtag !== desired.etag) {
+      await this.store.writeJson(RECORD.lastApps, { v: 1, etag: desired.etag, apps: desired.apps } satisfies LastAppsRecord);
+      this.savedAppsEtag = desired.etag;
+    }
     const after = await this.loadState();
     after.appliedEtag = desired.etag;
-    after.apps = desired.apps;
     await this.saveState(after);
     return 'continue';
   }

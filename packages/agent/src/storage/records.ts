@@ -49,12 +49,6 @@ export const agentState = z
     jobs: z.record(z.string(), jobRecord),
     /** Set when the control plane refused this device's identity: the agent will not start until reset. */
     refused: refusal.optional(),
-    /**
-     * The apps of the last desired state applied (sealed like the rest): what
-     * the agent starts again after a restart or a reboot before it has reached
-     * the control plane, so that apps keep running through an outage.
-     */
-    apps: z.array(appsApi.desiredApp).optional(),
   })
   .strict();
 export type AgentState = z.infer<typeof agentState>;
@@ -78,4 +72,13 @@ export const agentStatus = z
   .strict();
 export type AgentStatus = z.infer<typeof agentStatus>;
 
-export const RECORD = { identity: 'identity', state: 'state', status: 'status', spoolMeta: 'spool-meta' } as const;
+/**
+ * The apps of the last desired state applied: what the agent starts again
+ * after a restart or a reboot before it has reached the control plane, so
+ * that apps keep running through an outage. A record of its own, not a field
+ * of the state: an older agent (an update reverted) never reads it.
+ */
+export const lastAppsRecord = z.object({ v: z.literal(1), etag: z.string(), apps: z.array(appsApi.desiredApp) }).strict();
+export type LastAppsRecord = z.infer<typeof lastAppsRecord>;
+
+export const RECORD = { identity: 'identity', state: 'state', status: 'status', spoolMeta: 'spool-meta', lastApps: 'last-apps' } as const;
