@@ -405,13 +405,12 @@ test('a model runner that dies is started again, and the app that uses it is res
 
 const gst = gstreamerAvailable();
 test(
-  'camera credentials never reach the app process (environment, argv, files) or any log',
+  'camera credentials: waited for while they cannot be fetched, then never reach the app process (environment, argv, files) or any log',
   { skip: gst.ok ? false : gst.reason },
   async () => {
     const password = `pw-${randomBytes(12).toString('hex')}`;
     const sim = await startCameraSimulator({ file: PAN_MESSI, credentials: { username: 'viewer', password } });
     try {
-      cp.cameraSecrets.set('cam_secret', { username: 'viewer', password });
       const { m, dataDir, runRoot } = manager('creds');
       const app = privacyBlurApp({
         instanceId: 'inst-creds',
@@ -420,7 +419,16 @@ test(
         model: pkgs.model,
         cameras: [{ node: 'camera', cameraId: 'cam_secret', camera: 'gate', url: sim.url, hasCredentials: true, paused: false }],
       });
+      // Its credentials cannot be fetched yet (not bound): the app runs and the camera waits, saying why…
       await m.apply([app], 'verified');
+      await waitFor(
+        () => last('inst-creds')?.stage === 'running' && last('inst-creds')?.cameras?.[0]?.state === 'reconnecting',
+        120_000,
+        'the app running, its camera waiting for credentials',
+      );
+      assert.match(last('inst-creds')?.cameras?.[0]?.lastError ?? '', /^CAMERA_CREDENTIALS_UNAVAILABLE: .*\(CAMERA_NOT_FOUND\)/);
+      // …and connects once they can be, with no redeploy.
+      cp.cameraSecrets.set('cam_secret', { username: 'viewer', password });
       await waitFor(
         () => last('inst-creds')?.cameras?.[0]?.state === 'connected' && (last('inst-creds')?.nodes?.[0]?.metrics?.frames ?? 0) > 0,
         120_000,

@@ -86,6 +86,8 @@ interface CameraRun {
   readonly targets: readonly FrameTarget[];
   ingest: CameraIngest | undefined;
   credentials: CameraCredentials | undefined;
+  /** Why the camera is not connecting: its credentials could not be fetched (it then waits and tries again), or, fetched late, its ingest did not start. */
+  startError: string | undefined;
   stopper: AbortController | undefined;
   forwarding: Promise<void> | undefined;
   paused: boolean;
@@ -202,6 +204,7 @@ export class AppRuntime {
       targets,
       ingest: undefined,
       credentials: undefined,
+      startError: undefined,
       stopper: undefined,
       forwarding: undefined,
       paused: cam.paused,
@@ -209,20 +212,73 @@ export class AppRuntime {
     };
   }
 
+  /**
+   * Starts a camera: its credentials first where it has some (fetched just in
+   * time, held in memory only), then its ingest. When the credentials cannot
+   * be fetched (the control plane away, the secret gone) the camera does not
+   * connect; it reports `reconnecting` with the reason and tries again with
+   * backoff while the app runs, as for a camera that drops.
+   */
   private async startCamera(run: CameraRun, signal?: AbortSignal): Promise<void> {
-    const { cam } = run;
-    if (cam.hasCredentials) {
-      try {
-        // Seed point 18: fetched just in time, held in memory only.
-        run.credentials = await this.deps.credentials(cam.cameraId, signal ?? new AbortController().signal);
-      } catch (err) {
-        throw new AppError(
-          'CAMERA_CREDENTIALS_UNAVAILABLE',
-          `The credentials of camera ${cam.camera} could not be fetched (${(err as { code?: string }).code ?? 'error'}).`,
-          { cause: err },
-        );
+    run.paused = false;
+    const stopper = new AbortController();
+    run.stopper = stopper;
+    if (run.cam.hasCredentials && !(await this.fetchCredentials(run, signal ?? stopper.signal))) {
+      run.lastState = 'reconnecting';
+      run.forwarding = this.retryCredentials(run, stopper);
+      return;
+    }
+    run.forwarding = this.startIngest(run, stopper);
+  }
+
+  /** Seed point 18: fetched just in time, held in memory only. False (and the reason kept for the status) when it fails. */
+  private async fetchCredentials(run: CameraRun, signal: AbortSignal): Promise<boolean> {
+    try {
+      run.credentials = await this.deps.credentials(run.cam.cameraId, signal);
+      run.startError = undefined;
+      return true;
+    } catch (err) {
+      // The control plane's own code where it answered (e.g. CAMERA_NOT_FOUND: the camera is no longer bound), else the client's.
+      const e = err as { code?: string; details?: { serverCode?: unknown } };
+      const why = typeof e.details?.serverCode === 'string' ? e.details.serverCode : (e.code ?? 'error');
+      run.startError = `CAMERA_CREDENTIALS_UNAVAILABLE: the credentials of camera ${run.cam.camera} could not be fetched (${why}); trying again`;
+      return false;
+    }
+  }
+
+  private async retryCredentials(run: CameraRun, stopper: AbortController): Promise<void> {
+    const backoff = new Backoff({
+      baseMs: this.deps.cameraBackoff?.baseMs ?? 1000,
+      maxMs: this.deps.cameraBackoff?.maxMs ?? 30_000,
+      random: Math.random,
+    });
+    this.deps.onChange?.();
+    while (!stopper.signal.aborted) {
+      await this.deps.clock.sleep(backoff.next(), stopper.signal);
+      if (stopper.signal.aborted) return;
+      if (await this.fetchCredentials(run, stopper.signal)) {
+        if (stopper.signal.aborted) {
+          run.credentials?.dispose();
+          run.credentials = undefined;
+          return;
+        }
+        this.deps.onChange?.();
+        try {
+          await this.startIngest(run, stopper);
+        } catch (err) {
+          run.lastState = 'failed';
+          run.startError = err instanceof Error ? err.message.slice(0, 400) : String(err);
+          this.deps.log.line('error', `camera ${run.cam.camera} could not start: ${run.startError}`);
+          this.deps.onChange?.();
+        }
+        return;
       }
     }
+  }
+
+  /** The camera's ingest (ffmpeg), and the loop that hands its frames to the inputs it feeds; resolves when `stopper` ends it. */
+  private startIngest(run: CameraRun, stopper: AbortController): Promise<void> {
+    const { cam } = run;
     const options: CameraIngestOptions = {
       source: { url: cam.url, credentials: run.credentials, ca: cam.tlsCaPem },
       width: run.width,
@@ -241,9 +297,6 @@ export class AppRuntime {
       });
     }
     run.ingest = ingest;
-    run.paused = false;
-    const stopper = new AbortController();
-    run.stopper = stopper;
     ingest.onStatus((s) => {
       if (s.state !== run.lastState) {
         run.lastState = s.state;
@@ -259,7 +312,7 @@ export class AppRuntime {
       if (fps !== undefined) minGap.set(`${t.node}.${t.port}`, 1000 / fps);
     }
     const lastAt = new Map<string, number>();
-    run.forwarding = (async () => {
+    return (async () => {
       while (!stopper.signal.aborted) {
         const f = await sub.next({ signal: stopper.signal });
         if (f === undefined) continue;
@@ -291,6 +344,7 @@ export class AppRuntime {
     await run.ingest?.stop();
     run.credentials?.dispose();
     run.credentials = undefined;
+    run.startError = undefined;
     run.ingest = undefined;
     run.stopper = undefined;
     run.forwarding = undefined;
@@ -473,6 +527,11 @@ export class AppRuntime {
               : s.state;
       const report: CameraReport = { camera: run.cam.camera, state, fps: s?.fps ?? 0 };
       if (s?.lastError != null) report.lastError = `${s.lastError.code}: ${s.lastError.message}`.slice(0, 512);
+      if (!run.paused && s === undefined && run.startError !== undefined) {
+        // Not connected for want of its credentials (or its ingest did not start once they came).
+        report.state = run.lastState === 'failed' ? 'failed' : 'reconnecting';
+        report.lastError = run.startError.slice(0, 512);
+      }
       cameras.push(report);
     }
     const nodes: NodeReport[] = [];
