@@ -16,7 +16,6 @@ export type AppErrorCode =
   | 'PACKAGE_DOWNLOAD_FAILED'
   // The app graph and its parts.
   | 'APP_GRAPH_INVALID'
-  | 'CAMERA_CREDENTIALS_UNAVAILABLE'
   | 'CAMERA_START_FAILED'
   | 'MODEL_START_FAILED'
   | 'NODE_START_FAILED'
