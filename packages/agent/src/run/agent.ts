@@ -437,8 +437,13 @@ export class Agent {
     this.apps?.previews?.apply(this.deps.integrity.status().state === 'compromised' ? [] : (desired.previews ?? []));
     this.appliedEtag = desired.etag;
     if (this.apps !== undefined && !this.wiped && this.savedAppsEtag !== desired.etag) {
-      await this.store.writeJson(RECORD.lastApps, { v: 1, etag: desired.etag, apps: desired.apps } satisfies LastAppsRecord);
-      this.savedAppsEtag = desired.etag;
+      // Not fatal: without it the apps only wait for the control plane after a restart, as they did before it existed.
+      await this.store
+        .writeJson(RECORD.lastApps, { v: 1, etag: desired.etag, apps: desired.apps } satisfies LastAppsRecord)
+        .then(() => (this.savedAppsEtag = desired.etag))
+        .catch((err: unknown) =>
+          this.deps.logger.error('the last desired apps could not be kept', { error: err instanceof Error ? err.message : String(err) }),
+        );
     }
     const after = await this.loadState();
     after.appliedEtag = desired.etag;
