@@ -12,6 +12,7 @@ import { register } from '../src/identity/register.js';
 import { IntegrityMonitor } from '../src/integrity/monitor.js';
 import { AgentLogger } from '../src/logs/logger.js';
 import { readLocalAccess } from '../src/output/access.js';
+import { run as runAgentCli } from '../src/cli/program.js';
 import { Agent } from '../src/run/agent.js';
 import { layout } from '../src/storage/data-dir.js';
 import { RootKeyManager } from '../src/storage/root-key.js';
@@ -170,6 +171,27 @@ test('apps keep running through an outage: restarted without the control plane, 
       'the app running without the control plane',
     );
     assert.ok(lines.some((l) => l.includes('starting the apps of the last desired state')));
+    // An on-site person sees it with sightline-agent status: the agent running, offline, and its app running.
+    const status = async (json: boolean): Promise<string> => {
+      let out = '';
+      const code = await runAgentCli(['status', '--data-dir', dataDir, ...(json ? ['--json'] : [])], {
+        out: (t) => (out += t),
+        err: () => undefined,
+        env: { PATH: process.env['PATH'] ?? '' },
+      });
+      assert.equal(code, 0);
+      return out;
+    };
+    const shown = async (): Promise<boolean> => {
+      const st = JSON.parse(await status(true)) as { apps?: { instanceId: string; stage: string }[]; agent: { online?: boolean } };
+      return st.agent.online === false && st.apps?.some((a) => a.instanceId === 'inst-b' && a.stage === 'running') === true;
+    };
+    const until = Date.now() + 10_000;
+    while (!(await shown())) {
+      assert.ok(Date.now() < until, 'the running app in sightline-agent status');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.match(await status(false), /^Apps: +privacy-blur-door \(inst-b, revision 1\): running$/m);
     // Its blurred output is served locally all the same.
     const port = Number(
       /local output server listening.*port=(\d+)/.exec(lines.find((l) => l.includes('local output server listening')) ?? '')?.[1],

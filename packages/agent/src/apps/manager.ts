@@ -33,6 +33,8 @@ export interface AppManagerOptions {
   readonly reportIntervalMs?: number;
   readonly cameraBackoff?: { readonly baseMs: number; readonly maxMs: number };
   readonly startModel?: RuntimeDeps['startModel'];
+  /** Called when an instance's stage changes or it goes (what `sightline-agent status` shows is then written again). */
+  readonly onStage?: () => void;
 }
 
 interface Instance {
@@ -216,8 +218,10 @@ export class AppManager {
   }
 
   private report(inst: Instance, p: Progress): void {
+    const changed = inst.stage !== p.stage;
     inst.stage = p.stage;
     inst.reporter.set({ revision: inst.revision, ...p });
+    if (changed) this.o.onStage?.();
   }
 
   private reportRunning(inst: Instance): void {
@@ -337,6 +341,7 @@ export class AppManager {
         : { stage: 'stopped' },
     );
     this.instances.delete(inst.id);
+    this.o.onStage?.();
     await Promise.race([inst.reporter.flushed(), this.o.clock.sleep(5000)]);
     inst.reporter.close();
     inst.stopLog.abort();

@@ -13,6 +13,7 @@ import { JpegEncoder } from '../output/jpeg.js';
 import { PreviewRelay } from '../output/preview.js';
 import { DEFAULT_LOCAL_PORT, LocalOutputServer } from '../output/server.js';
 import { Sandbox } from '../sandbox/sandbox.js';
+import { RECORD, type AppsStatusRecord } from '../storage/records.js';
 import type { EncryptedStore } from '../storage/store.js';
 import { permissionModelLauncher, type NodeLauncher } from './launcher.js';
 import { AppManager, prepareRunRoot } from './manager.js';
@@ -62,12 +63,17 @@ export class AppService {
   /** Instances started by {@link resume} that no desired state from the control plane has confirmed yet. */
   private readonly provisional = new Set<string>();
 
+  private statusTimer: NodeJS.Timeout | undefined;
+  private statusWrite: Promise<void> = Promise.resolve();
+  private closed = false;
+
   private constructor(
     readonly manager: AppManager,
     readonly isolation: appsApi.IsolationReport | undefined,
     readonly server: LocalOutputServer | undefined,
     /** Output previews for the console (issue 8); undefined without ffmpeg. */
     readonly previews: PreviewRelay | undefined,
+    private readonly o: Pick<AppServiceOptions, 'store' | 'clock' | 'logger'>,
   ) {}
 
   static async start(o: AppServiceOptions): Promise<AppService> {
@@ -93,7 +99,10 @@ export class AppService {
     if (o.runRoot === undefined) await chmod(dirname(runRoot), 0o711);
     const hub = new OutputHub();
     const ffmpegPath = findFfmpeg();
+    // The service is made below; until then a stage change has nobody to tell.
+    const stage = { changed: (): void => undefined };
     const manager = new AppManager({
+      onStage: () => stage.changed(),
       client: o.client,
       clock: o.clock,
       logger: o.logger,
@@ -131,7 +140,36 @@ export class AppService {
             openPush: (id, signal) => o.client().pushPreview(id, signal),
             logger: o.logger,
           });
-    return new AppService(manager, isolation, server, previews);
+    const service = new AppService(manager, isolation, server, previews, o);
+    stage.changed = () => service.stageChanged();
+    return service;
+  }
+
+  /** Writes the instances and their stages for `sightline-agent status` soon (changes within 300 ms go together). */
+  private stageChanged(): void {
+    if (this.closed || this.statusTimer !== undefined) return;
+    this.statusTimer = setTimeout(() => {
+      this.statusTimer = undefined;
+      void this.writeStatus();
+    }, 300);
+    this.statusTimer.unref();
+  }
+
+  private writeStatus(): Promise<void> {
+    const record: AppsStatusRecord = {
+      v: 1,
+      updatedAt: new Date(this.o.clock.now()).toISOString(),
+      apps: this.manager
+        .list()
+        .slice(0, 256)
+        .map((i) => ({ instanceId: i.instanceId, app: i.app, revision: i.revision, stage: i.stage })),
+    };
+    this.statusWrite = this.statusWrite
+      .then(() => this.o.store.writeJson(RECORD.appsStatus, record))
+      .catch((err: unknown) =>
+        this.o.logger.error('cannot write the apps status', { error: err instanceof Error ? err.message : String(err) }),
+      );
+    return this.statusWrite;
   }
 
   /** Reconciles the apps (serialised: one plan at a time). `desired` undefined re-plans the last desired state (integrity changed). */
@@ -166,10 +204,17 @@ export class AppService {
     return next.then(() => undefined);
   }
 
+  /** Stops everything; a second call (the agent's shutdown after a reset already closed it) does nothing. */
   async close(): Promise<void> {
+    if (this.closed) return;
     await this.previews?.close();
     await this.applying;
     await this.manager.close();
+    // The last word, before a reset may erase the store: nothing runs now.
+    this.closed = true;
+    clearTimeout(this.statusTimer);
+    this.statusTimer = undefined;
+    await this.writeStatus();
     await this.server?.close();
   }
 }

@@ -13,7 +13,7 @@ import { fullReset } from '../reset/reset.js';
 import { Agent } from '../run/agent.js';
 import { layout } from '../storage/data-dir.js';
 import { acquireLock, runningAgentPid } from '../storage/lock.js';
-import { RECORD, agentState, agentStatus, identityRecord } from '../storage/records.js';
+import { RECORD, agentState, agentStatus, appsStatusRecord, identityRecord } from '../storage/records.js';
 import { KEY_FILE_WARNING, RootKeyManager } from '../storage/root-key.js';
 import { EncryptedStore } from '../storage/store.js';
 import { Tpm } from '../storage/tpm.js';
@@ -315,6 +315,8 @@ async function cmdStatus(args: string[], io: Io): Promise<number> {
   const last = await store.readJson(RECORD.status, agentStatus);
   const local = await readLocalAccess(store);
   const pid = await runningAgentPid(dataDir);
+  // What the running agent last wrote of its apps (unreadable: left out, the rest of the status still shows).
+  const apps = pid === undefined ? undefined : await store.readJson(RECORD.appsStatus, appsStatusRecord).catch(() => undefined);
   const cert = certFacts(identity.certPem);
   const s = {
     registered: true,
@@ -346,6 +348,8 @@ async function cmdStatus(args: string[], io: Io): Promise<number> {
           }),
     },
     ...(state?.refused === undefined ? {} : { refused: state.refused }),
+    // The instances the running agent holds now (it runs them even while offline, from its last desired state).
+    ...(apps === undefined ? {} : { apps: apps.apps, appsUpdatedAt: apps.updatedAt }),
     appliedStateEtag: state?.appliedEtag,
     logSpool: { bytes: await dirBytes(paths.spool), dropped: last?.logSpool.dropped ?? 0 },
     network: identity.network,
@@ -353,7 +357,14 @@ async function cmdStatus(args: string[], io: Io): Promise<number> {
     // Issue 6: the app outputs (MJPEG over HTTPS) behind this bearer token; the certificate is self-signed: pin it.
     ...(local === undefined
       ? {}
-      : { localOutput: { port: env.SIGHTLINE_AGENT_OUTPUT_PORT ?? DEFAULT_LOCAL_PORT, path: '/apps/<instance>/outputs/<node>.mjpeg', token: local.token, certSha256: local.certSha256 } }),
+      : {
+          localOutput: {
+            port: env.SIGHTLINE_AGENT_OUTPUT_PORT ?? DEFAULT_LOCAL_PORT,
+            path: '/apps/<instance>/outputs/<node>.mjpeg',
+            token: local.token,
+            certSha256: local.certSha256,
+          },
+        }),
   };
   if (v.json === true) {
     io.out(`${JSON.stringify(s, null, 2)}\n`);
@@ -371,6 +382,13 @@ async function cmdStatus(args: string[], io: Io): Promise<number> {
     ...(state?.refused === undefined
       ? []
       : [`REFUSED:        ${state.refused.code} at ${state.refused.at}: run sightline-agent reset --full and provision again`]),
+    ...(apps === undefined
+      ? []
+      : apps.apps.length === 0
+        ? ['Apps:           none']
+        : apps.apps.map(
+            (a, i) => `${i === 0 ? 'Apps:          ' : '               '} ${a.app} (${a.instanceId}, revision ${a.revision}): ${a.stage}`,
+          )),
     `Log spool:      ${s.logSpool.bytes} bytes waiting, ${s.logSpool.dropped} events dropped`,
     ...(local === undefined
       ? []

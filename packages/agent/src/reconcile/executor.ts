@@ -11,6 +11,8 @@ export interface ExecutorDeps {
   /** Reads and writes the persisted agent state (the reconciler's memory). */
   loadState: () => Promise<AgentState>;
   saveState: (state: AgentState) => Promise<void>;
+  /** Read, change and write in one step where the caller can serialise it against its other writers. */
+  updateState?: (fn: (state: AgentState) => void) => Promise<void>;
   /** Full reset: crypto-erase and wipe. The agent stops after it. */
   fullReset: () => Promise<void>;
   now: () => number;
@@ -40,6 +42,7 @@ export class Executor {
   }
 
   private async update(fn: (s: AgentState) => void): Promise<void> {
+    if (this.d.updateState !== undefined) return this.d.updateState(fn);
     const state = await this.d.loadState();
     fn(state);
     await this.d.saveState(state);

@@ -140,6 +140,7 @@ export class Agent {
       logger: deps.logger,
       loadState: () => this.loadState(),
       saveState: (s) => this.saveState(s),
+      updateState: (fn) => this.updateState(fn),
       fullReset: () => this.resetFromJob(),
       now: () => deps.clock.now(),
       update: this.updates,
@@ -226,6 +227,22 @@ export class Agent {
     return next;
   }
 
+  /**
+   * Read, change and write the state as one step of the chain, so that two
+   * loops (the poll loop's reconcile, the heartbeat's refusal) never write
+   * back a state read before the other's change.
+   */
+  private updateState(fn: (state: AgentState) => void): Promise<void> {
+    const next = this.stateChain.then(async () => {
+      if (this.wiped) return;
+      const state = await this.loadState();
+      fn(state);
+      await this.store.writeJson(RECORD.state, state);
+    });
+    this.stateChain = next.catch(() => undefined);
+    return next;
+  }
+
   private async writeStatus(stopped?: string): Promise<void> {
     if (this.wiped) return;
     const now = new Date(this.deps.clock.now()).toISOString();
@@ -291,9 +308,9 @@ export class Agent {
   private async refuse(err: { code: string; message: string }): Promise<void> {
     if (this.exit !== undefined) return;
     this.deps.logger.error('the control plane refused this device; stopping. A full reset is required.', { code: err.code });
-    const state = await this.loadState();
-    state.refused = { code: err.code, message: err.message.slice(0, 500), at: new Date(this.deps.clock.now()).toISOString() };
-    await this.saveState(state);
+    await this.updateState((state) => {
+      state.refused = { code: err.code, message: err.message.slice(0, 500), at: new Date(this.deps.clock.now()).toISOString() };
+    });
     this.finish({ reason: 'refused', code: err.code, message: err.message });
   }
 
@@ -445,9 +462,9 @@ export class Agent {
           this.deps.logger.error('the last desired apps could not be kept', { error: err instanceof Error ? err.message : String(err) }),
         );
     }
-    const after = await this.loadState();
-    after.appliedEtag = desired.etag;
-    await this.saveState(after);
+    await this.updateState((after) => {
+      after.appliedEtag = desired.etag;
+    });
     return 'continue';
   }
 

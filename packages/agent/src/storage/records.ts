@@ -81,4 +81,21 @@ export type AgentStatus = z.infer<typeof agentStatus>;
 export const lastAppsRecord = z.object({ v: z.literal(1), etag: z.string(), apps: z.array(appsApi.desiredApp) }).strict();
 export type LastAppsRecord = z.infer<typeof lastAppsRecord>;
 
-export const RECORD = { identity: 'identity', state: 'state', status: 'status', spoolMeta: 'spool-meta', lastApps: 'last-apps' } as const;
+/** The app instances the running agent holds and their stages, for `sightline-agent status` (a record of its own, like last-apps). */
+export const appsStatusRecord = z
+  .object({
+    v: z.literal(1),
+    updatedAt: z.string(),
+    apps: z.array(z.object({ instanceId: z.string(), app: z.string(), revision: z.number().int(), stage: z.string() }).strict()).max(256),
+  })
+  .strict();
+export type AppsStatusRecord = z.infer<typeof appsStatusRecord>;
+
+export const RECORD = {
+  identity: 'identity',
+  state: 'state',
+  status: 'status',
+  spoolMeta: 'spool-meta',
+  lastApps: 'last-apps',
+  appsStatus: 'apps-status',
+} as const;
