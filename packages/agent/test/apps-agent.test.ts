@@ -2,7 +2,6 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { request } from 'node:https';
 import { join } from 'node:path';
 import { generatePackageSigningKey, loadPackageSigningKey } from '@sightline/core';
 import { appsApi } from '@sightline/protocol';
@@ -21,6 +20,7 @@ import { Tpm } from '../src/storage/tpm.js';
 import { privacyBlurApp, privacyBlurPackages } from './helpers/app-packages.js';
 import { sealArchive } from './helpers/archive.js';
 import { FakeControlPlane, waitFor } from './helpers/fake-control-plane.js';
+import { getLocal } from './helpers/local-output.js';
 
 /**
  * The whole agent with apps: the desired state's `apps` deployed in the
@@ -115,30 +115,6 @@ test('the agent deploys the desired apps in its sandbox, reports isolation in th
   assert.match(local?.token ?? '', /^[A-Za-z0-9_-]{43}$/, 'a local output token, sealed in the store');
 });
 
-/** GETs a few hundred kB of a never-ending MJPEG stream from the local output server (its certificate is self-signed). */
-function getStream(port: number, path: string, token: string): Promise<{ status: number; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const req = request(
-      { host: '127.0.0.1', port, path, headers: { authorization: `Bearer ${token}` }, rejectUnauthorized: false },
-      (res) => {
-        res.on('data', (d: Buffer) => {
-          chunks.push(d);
-          size += d.length;
-          if (size > 200_000) req.destroy();
-        });
-        const done = (): void => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) });
-        res.on('end', done);
-        res.on('close', done);
-      },
-    );
-    req.on('error', (e) => (chunks.length > 0 ? undefined : reject(e)));
-    req.setTimeout(30_000, () => req.destroy());
-    req.end();
-  });
-}
-
 test('apps keep running through an outage: restarted without the control plane, the agent runs the last desired apps; when it returns nothing is redeployed', async () => {
   const device = 'gate-2';
   const dataDir = await registeredDevice(device);
@@ -198,7 +174,7 @@ test('apps keep running through an outage: restarted without the control plane, 
     );
     const root = await new RootKeyManager(dataDir, noTpm).load();
     const local = await readLocalAccess(new EncryptedStore(layout(dataDir).store, root.key));
-    const stream = await getStream(port, '/apps/inst-b/outputs/out.mjpeg', local?.token ?? '');
+    const stream = await getLocal(port, '/apps/inst-b/outputs/out.mjpeg', { authorization: `Bearer ${local?.token ?? ''}` });
     assert.equal(stream.status, 200);
     assert.ok(stream.body.toString('latin1').split('--sightline-frame\r\n').length >= 3, 'frames flow while the control plane is away');
 

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generatePackageSigningKey, loadPackageSigningKey } from '@sightline/core';
@@ -19,6 +18,7 @@ import { OutputHub } from '../src/output/hub.js';
 import { jpegLength } from '../src/output/jpeg.js';
 import { LocalOutputServer } from '../src/output/server.js';
 import { PAN_MESSI, exampleDescriptor, firstBlob, privacyBlurApp, privacyBlurPackages, signedPackage } from './helpers/app-packages.js';
+import { getLocal as get } from './helpers/local-output.js';
 import { FakeControlPlane, waitFor } from './helpers/fake-control-plane.js';
 import { grepDir } from './helpers/grep.js';
 
@@ -80,28 +80,6 @@ const ended = (id: string, revision: number) => (): boolean => {
   return r !== undefined && r.revision === revision && ['running', 'failed'].includes(r.stage);
 };
 const blobGets = (): number => cp.requests.filter((r) => r.startsWith('GET /device/v1/packages/blobs/')).length;
-
-function get(port: number, path: string, headers: Record<string, string>): Promise<{ status: number; type: string; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const req = request({ host: '127.0.0.1', port, path, headers, rejectUnauthorized: false }, (res) => {
-      res.on('data', (d: Buffer) => {
-        chunks.push(d);
-        size += d.length;
-        // Enough for a few parts of the never-ending stream.
-        if (size > 200_000) req.destroy();
-      });
-      const done = (): void =>
-        resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body: Buffer.concat(chunks) });
-      res.on('end', done);
-      res.on('close', done);
-    });
-    req.on('error', (e) => (chunks.length > 0 ? undefined : reject(e)));
-    req.setTimeout(30_000, () => req.destroy());
-    req.end();
-  });
-}
 
 function ffprobe(jpeg: Buffer): Promise<string> {
   return new Promise((resolve) => {
