@@ -182,8 +182,9 @@ export class AppService {
    * its store) when it starts before reaching the control plane: apps keep
    * running through an outage and a reboot. Every package is verified again
    * from the cache before it runs, as in any deployment; a camera whose
-   * credentials cannot be fetched fails its instance until the control plane
-   * answers, and the first desired state from it retries what failed.
+   * credentials cannot be fetched waits (reconnecting) until the control
+   * plane answers, and the first desired state from it retries any instance
+   * whose deployment failed meanwhile.
    */
   resume(integrity: IntegrityState, last: readonly DesiredApp[]): Promise<void> {
     for (const a of last) this.provisional.add(a.instanceId);

@@ -33,9 +33,10 @@ function harness(o: { rebootFails?: boolean; reportFails?: boolean } = {}) {
     client: () => client,
     runtime,
     logger: new AgentLogger({ clock: systemClock, sink: () => undefined }),
-    loadState: () => Promise.resolve(structuredClone(state)),
-    saveState: (s) => {
-      state = structuredClone(s);
+    updateState: (fn) => {
+      const next = structuredClone(state);
+      fn(next);
+      state = next;
       return Promise.resolve();
     },
     fullReset: () => {

@@ -8,11 +8,8 @@ export interface ExecutorDeps {
   client: () => DeviceClient;
   runtime: Runtime;
   logger: AgentLogger;
-  /** Reads and writes the persisted agent state (the reconciler's memory). */
-  loadState: () => Promise<AgentState>;
-  saveState: (state: AgentState) => Promise<void>;
-  /** Read, change and write in one step where the caller can serialise it against its other writers. */
-  updateState?: (fn: (state: AgentState) => void) => Promise<void>;
+  /** Reads, changes and writes the persisted agent state (the reconciler's memory) as one step, serialised with its other writers. */
+  updateState: (fn: (state: AgentState) => void) => Promise<void>;
   /** Full reset: crypto-erase and wipe. The agent stops after it. */
   fullReset: () => Promise<void>;
   now: () => number;
@@ -41,11 +38,8 @@ export class Executor {
     return 'continue';
   }
 
-  private async update(fn: (s: AgentState) => void): Promise<void> {
-    if (this.d.updateState !== undefined) return this.d.updateState(fn);
-    const state = await this.d.loadState();
-    fn(state);
-    await this.d.saveState(state);
+  private update(fn: (s: AgentState) => void): Promise<void> {
+    return this.d.updateState(fn);
   }
 
   private async one(step: Step): Promise<ExecutionOutcome> {

@@ -138,8 +138,6 @@ export class Agent {
       client: () => this.client,
       runtime: deps.runtime,
       logger: deps.logger,
-      loadState: () => this.loadState(),
-      saveState: (s) => this.saveState(s),
       updateState: (fn) => this.updateState(fn),
       fullReset: () => this.resetFromJob(),
       now: () => deps.clock.now(),
@@ -218,13 +216,6 @@ export class Agent {
   // --- persisted state: serialised, so two loops never interleave a read-modify-write.
   private loadState(): Promise<AgentState> {
     return this.store.readJson(RECORD.state, agentState).then((s) => s ?? emptyState());
-  }
-
-  private saveState(state: AgentState): Promise<void> {
-    if (this.wiped) return Promise.resolve();
-    const next = this.stateChain.then(() => this.store.writeJson(RECORD.state, state));
-    this.stateChain = next.catch(() => undefined);
-    return next;
   }
 
   /**
