@@ -345,9 +345,9 @@ export async function benchPipeline(streamCounts = [1, 2, 3, 4], seconds = 20): 
     // ceiling is the platform's (agent, ring, channels, the SDK, the wake-ups).
     const floor: Record<string, unknown>[] = [];
     if (keptUp > 0) {
+      const passThrough = await bundled(FLOOR_APP_DIR, join(tmp, 'floor'));
       for (const withModel of [false, true]) {
-        const passThrough = await bundled(FLOOR_APP_DIR, join(tmp, withModel ? 'floor-model' : 'floor'), { model: withModel });
-        const m = await measure(keptUp, passThrough, join(tmp, 'storage'), seconds);
+        const m = await measure(keptUp, { ...passThrough, parameters: { model: withModel } }, join(tmp, 'storage'), seconds);
         const step = { app: withModel ? 'pass-through + model' : 'pass-through', streams: keptUp, ...m, ...versus(m.cpuMsPerFrame) };
         floor.push(step);
         process.stderr.write(`${JSON.stringify(step)}\n`);
