@@ -348,7 +348,8 @@ test(
       const blurNode = page.locator('tr[data-node="blur"]');
       await blurNode.getByRole('cell', { name: 'running', exact: true }).waitFor({ timeout: SLOW });
       await blurNode.locator('td.metrics', { hasText: /frames [1-9]/ }).waitFor({ timeout: SLOW });
-      await page.locator('tr', { hasText: 'front-door' }).getByRole('cell', { name: 'connected', exact: true }).waitFor({ timeout: SLOW });
+      const cameraRow = page.locator('tr', { hasText: 'front-door' });
+      await cameraRow.getByRole('cell', { name: 'connected', exact: true }).waitFor({ timeout: SLOW });
       const appLogList = page.getByRole('list', { name: 'Log lines of app privacy-blur' });
       await appLogList.locator('li').filter({ hasText: 'privacy-blur started' }).first().waitFor({ timeout: SLOW });
       assert.equal(
@@ -358,7 +359,6 @@ test(
       );
       await page.screenshot({ path: join(screenshots, 'app.png'), fullPage: true });
       // Pausing the camera's input (a new revision to the device) and resuming it, each behind a confirmation naming it.
-      const cameraRow = page.locator('tr', { hasText: 'front-door' });
       await cameraRow.getByRole('button', { name: 'Pause camera' }).click();
       await page.getByRole('button', { name: 'Pause camera front-door' }).click();
       await cameraRow.getByRole('cell', { name: 'paused', exact: true }).waitFor({ timeout: SLOW });
