@@ -6,7 +6,8 @@ import { layout } from './data-dir.js';
  * process that had our pid before, e.g. in an earlier boot). */
 const held = new Set<string>();
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists (EPERM: it does, it is just not ours to signal). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -36,7 +37,7 @@ export async function acquireLock(dataDir: string): Promise<() => Promise<void>>
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     const pid = Number.parseInt(await readFile(file, 'utf8').catch(() => ''), 10);
-    const live = pid === process.pid ? held.has(file) : Number.isInteger(pid) && pid > 0 && alive(pid);
+    const live = pid === process.pid ? held.has(file) : Number.isInteger(pid) && pid > 0 && processAlive(pid);
     if (live) {
       throw new AgentError(
         'AGENT_RUNNING',
@@ -56,5 +57,5 @@ export async function runningAgentPid(dataDir: string): Promise<number | undefin
   const file = layout(dataDir).lock;
   const pid = Number.parseInt(await readFile(file, 'utf8').catch(() => ''), 10);
   if (pid === process.pid) return held.has(file) ? pid : undefined;
-  return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : undefined;
+  return Number.isInteger(pid) && pid > 0 && processAlive(pid) ? pid : undefined;
 }

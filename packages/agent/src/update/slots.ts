@@ -2,6 +2,7 @@ import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../storage/atomic.js';
+import { processAlive } from '../storage/lock.js';
 import type { EncryptedStore } from '../storage/store.js';
 import { UpdateError } from './errors.js';
 
@@ -138,13 +139,7 @@ export class SlotsDir {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const pid = Number.parseInt(await readFile(this.lockFile, 'utf8').catch(() => ''), 10);
-      let alive = false;
-      try {
-        if (Number.isInteger(pid) && pid > 0) alive = (process.kill(pid, 0), true);
-      } catch (e) {
-        alive = (e as NodeJS.ErrnoException).code === 'EPERM';
-      }
-      if (alive)
+      if (Number.isInteger(pid) && pid > 0 && processAlive(pid))
         throw new UpdateError('UPDATE_BUSY', `Another install (pid ${pid}) is writing the slots in ${this.root}; try again when it ends.`);
       await rm(this.lockFile, { force: true });
       return this.lock();

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Metadata, MetadataKind, type Snapshot, type TargetFile, type Timestamp } from '@tufjs/models';
 import { Updater } from 'tuf-js';
 import type { Fetcher } from '../client/fetcher.js';
+import { processAlive } from '../storage/lock.js';
 import type { EncryptedStore } from '../storage/store.js';
 import { openBundle, type BundleManifest } from './bundle.js';
 import { UpdateError } from './errors.js';
@@ -97,15 +98,6 @@ const WORK_PREFIX = '.work-';
 /** A work folder without a pid in its name (made before names carried one) is stale after this long. */
 const UNNAMED_WORK_STALE_MS = 24 * 3600_000;
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'; // it exists, it is just not ours to signal
-  }
-}
-
 /**
  * Removes the work folders that a process killed mid-update left in the
  * slots directory (each holds up to a whole bundle, unpacked): those whose
@@ -131,7 +123,7 @@ export async function sweepStaleWork(root: string, now: number = Date.now()): Pr
     if (!name.startsWith(WORK_PREFIX)) continue;
     const pid = /^\.work-(\d+)-/.exec(name)?.[1];
     let stale: boolean;
-    if (pid !== undefined) stale = Number(pid) !== process.pid && !alive(Number(pid));
+    if (pid !== undefined) stale = Number(pid) !== process.pid && !processAlive(Number(pid));
     else stale = now - (await stat(join(root, name)).catch(() => ({ mtimeMs: now }))).mtimeMs > UNNAMED_WORK_STALE_MS;
     if (!stale) continue;
     await rm(join(root, name), { recursive: true, force: true });
